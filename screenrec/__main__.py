@@ -1,0 +1,5 @@
+"""`python -m screenrec` runs the CLI."""
+
+from screenrec.cli import main
+
+main()

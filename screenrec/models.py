@@ -1,0 +1,135 @@
+"""Pure data: recordings, chunks, ids and object keys. No I/O here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from screenrec.errors import InvalidKey, InvalidRecordId
+
+RECORD_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_CHUNK_NAME_RE = re.compile(r"chunk-(0|[1-9][0-9]{0,17})\.webm")
+FINAL_NAME = "final.webm"
+
+
+class RecordingState(StrEnum):
+    """Where a recording is in its life: recording -> processing -> ready | failed."""
+
+    RECORDING = "recording"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ChunkState(StrEnum):
+    """A chunk row: reserved (index taken, bytes in flight), stored, or abandoned at seal time."""
+
+    PENDING = "pending"
+    STORED = "stored"
+    ABANDONED = "abandoned"
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """What the state store knows about one recording."""
+
+    record_id: str
+    state: RecordingState
+    next_index: int
+    chunks: int
+    bytes: int
+    created_at: float
+    updated_at: float
+    duration_ms: int | None = None
+    final_bytes: int | None = None
+    error: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One chunk row: its arrival index, the client's optional seq, its size and state."""
+
+    index: int
+    seq: int | None
+    size: int
+    state: ChunkState
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The answer to reserving a chunk: its index, and whether this seq was seen before."""
+
+    index: int
+    duplicate: bool
+    state: ChunkState
+
+
+def validate_record_id(value: object) -> str:
+    """Return `value` if it is a legal recordId, else raise InvalidRecordId."""
+    if not isinstance(value, str) or not RECORD_ID_RE.fullmatch(value):
+        shown = value[:40] + "..." if isinstance(value, str) and len(value) > 40 else value
+        raise InvalidRecordId(
+            f"recordId must be 1-128 characters of A-Z a-z 0-9 _ -, got {shown!r}"
+        )
+    return value
+
+
+def chunk_name(index: int) -> str:
+    """The spec's file name for chunk `index` (not zero-padded)."""
+    return f"chunk-{index}.webm"
+
+
+def download_key(record_id: str) -> str:
+    """The storage key of a recording's final file."""
+    return f"{record_id}/{FINAL_NAME}"
+
+
+def download_url(record_id: str) -> str:
+    """The REST path a client downloads the final from (the key URL-encoded, as in the spec)."""
+    return f"/recordings/download/{record_id}%2F{FINAL_NAME}"
+
+
+def parse_key(key: str) -> tuple[str, str]:
+    """Split a decoded download key into (recordId, file name), refusing every other shape."""
+    record_id, sep, name = key.partition("/")
+    if (
+        not sep
+        or not RECORD_ID_RE.fullmatch(record_id)
+        or not (name == FINAL_NAME or _CHUNK_NAME_RE.fullmatch(name))
+    ):
+        raise InvalidKey("key must be {recordId}/final.webm or {recordId}/chunk-{index}.webm")
+    return record_id, name
+
+
+def iso(ts: float | None) -> str | None:
+    """Unix seconds as an ISO 8601 UTC string with milliseconds."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def status_document(rec: Recording) -> dict[str, object]:
+    """The REST/CLI/`finished` view of a recording (camelCase, as on the wire)."""
+    doc: dict[str, object] = {
+        "recordId": rec.record_id,
+        "status": str(rec.state),
+        "chunks": rec.chunks,
+        "bytes": rec.bytes,
+        "nextIndex": rec.next_index,
+        "createdAt": iso(rec.created_at),
+        "updatedAt": iso(rec.updated_at),
+    }
+    if rec.state == RecordingState.READY:
+        doc["downloadUrl"] = download_url(rec.record_id)
+        doc["finalBytes"] = rec.final_bytes
+    if rec.duration_ms is not None:
+        doc["durationMs"] = rec.duration_ms
+    if rec.error:
+        doc["error"] = rec.error
+    if rec.warnings:
+        doc["warnings"] = list(rec.warnings)
+    return doc

@@ -1,0 +1,88 @@
+"""The aiohttp application: REST routes and the Socket.IO `/recording` namespace on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+
+import socketio
+from aiohttp import web
+
+from screenrec.config import Settings
+from screenrec.server.recording_ns import RecordingNamespace
+from screenrec.server.rest import SERVICE, cors_middleware, errors_middleware, routes
+from screenrec.service import RecordingService
+
+log = logging.getLogger("screenrec")
+SIO = web.AppKey("sio", socketio.AsyncServer)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the app; the RecordingService opens on startup and closes on cleanup."""
+    app = web.Application(
+        middlewares=[cors_middleware(settings.cors_origins), errors_middleware],
+        client_max_size=1024 * 1024,
+    )
+    service = RecordingService.open(settings)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        transports=["websocket"],
+        cors_allowed_origins="*" if "*" in settings.cors_origins else list(settings.cors_origins),
+        max_http_buffer_size=settings.transport_limit,
+        logger=False,
+        engineio_logger=False,
+    )
+    sio.register_namespace(RecordingNamespace(service))
+    sio.attach(app)
+    app[SERVICE] = service
+    app[SIO] = sio
+    app.add_routes(routes)
+    app.cleanup_ctx.append(_service_lifetime)
+    app.on_shutdown.append(_disconnect_clients)
+    return app
+
+
+async def _service_lifetime(app: web.Application) -> AsyncIterator[None]:
+    service = app[SERVICE]
+    await service.store.ping()  # fail at start-up, not on the first event
+    yield
+    await service.close()
+
+
+async def _disconnect_clients(app: web.Application) -> None:
+    # Without this an open websocket holds shutdown until its timeout (FACTS.md section 5).
+    sio = app[SIO]
+    sockets = list(sio.eio.sockets.values())
+    if sockets:  # engineio's disconnect-all fails on an empty set
+        await sio.eio.disconnect()
+    for socket in sockets:
+        # Wake engineio's websocket writer so it closes the websocket now instead of waiting
+        # for each client to hang up (python-engineio's own end-of-connection signal).
+        socket.queue.put_nowait(None)
+    await sio.shutdown()
+    await app[SERVICE].drain()
+
+
+async def run(settings: Settings, announce: Callable[[str], None]) -> None:
+    """Serve until SIGINT/SIGTERM, then disconnect clients, finish writes and return."""
+    app = create_app(settings)
+    # By the time aiohttp waits on handlers, on_shutdown has closed every websocket and
+    # finished every write; the timeout only bounds a download still streaming.
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        shown = f"[{host}]" if ":" in host else host
+        announce(f"http://{shown}:{port}")
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        log.info("shutting down: disconnecting clients, finishing writes")
+    finally:
+        await runner.cleanup()

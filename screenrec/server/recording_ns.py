@@ -1,0 +1,128 @@
+"""The Socket.IO namespace `/recording`: parse payloads, call the service, answer twice.
+
+Every answer is emitted as the spec's event (`started`, `chunkSaved`, `finished`) and returned
+as the acknowledgement. Errors become an `exception` event and an `{error: {...}}` ack here,
+and only here; the connection always stays up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from screenrec.errors import InvalidPayload, ScreenrecError
+from screenrec.models import status_document
+from screenrec.service import RecordingService
+
+log = logging.getLogger("screenrec.socketio")
+NAMESPACE = "/recording"
+
+Handler = Callable[["RecordingNamespace", str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def _payload(args: tuple[Any, ...]) -> dict[str, Any]:
+    if not args or not isinstance(args[0], dict):
+        raise InvalidPayload("payload must be an object like {recordId: '...'}")
+    return args[0]
+
+
+def _optional_count(payload: dict[str, Any], key: str) -> int | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidPayload(f"{key} must be a non-negative integer")
+    return value
+
+
+def _record_id_of(args: tuple[Any, ...]) -> str | None:
+    """The recordId to echo in an error, only if it is a short string (never echo junk)."""
+    if args and isinstance(args[0], dict):
+        value = args[0].get("recordId")
+        if isinstance(value, str) and len(value) <= 128:
+            return value
+    return None
+
+
+def _answers(event: str, reply: str) -> Callable[[Handler], Callable[..., Awaitable[Any]]]:
+    """Wrap a handler: emit `reply` and ack with its answer, or emit `exception` and ack the
+    error. The one place Socket.IO turns errors into wire messages."""
+
+    def wrap(handler: Handler) -> Callable[..., Awaitable[Any]]:
+        async def on_event(self: RecordingNamespace, sid: str, *args: Any) -> dict[str, Any]:
+            try:
+                answer = await handler(self, sid, _payload(args))
+            except ScreenrecError as exc:
+                return await self._fail(sid, event, args, exc)
+            except Exception:
+                log.exception("%s from %s failed", event, sid)
+                return await self._fail(
+                    sid, event, args, ScreenrecError("internal error; see the server log")
+                )
+            await self.emit(reply, answer, to=sid)
+            return answer
+
+        on_event.__name__ = f"on_{event}"
+        return on_event
+
+    return wrap
+
+
+class RecordingNamespace(socketio.AsyncNamespace):
+    """`start`/`chunk`/`stop` over one RecordingService."""
+
+    def __init__(self, service: RecordingService) -> None:
+        super().__init__(NAMESPACE)
+        self.service = service
+
+    async def _fail(
+        self, sid: str, event: str, args: tuple[Any, ...], exc: ScreenrecError
+    ) -> dict[str, Any]:
+        record_id = exc.record_id or _record_id_of(args)
+        log.info("%s %s rejected: %s (%s)", event, record_id or "-", exc.code, exc.message)
+        await self.emit(
+            "exception",
+            {"status": "error", "event": event, "recordId": record_id, **exc.to_dict()},
+            to=sid,
+        )
+        return {"error": exc.to_dict()}
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        log.debug("connect %s from %s", sid, environ.get("REMOTE_ADDR"))
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        # Recordings stay open: the client may resume them, here or on another instance.
+        log.debug("disconnect %s (%s)", sid, reason)
+
+    @_answers("start", "started")
+    async def on_start(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        rec = await self.service.start(payload.get("recordId"))  # type: ignore[arg-type]
+        return {"recordId": rec.record_id, "nextIndex": rec.next_index}
+
+    @_answers("chunk", "chunkSaved")
+    async def on_chunk(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        record_id = payload.get("recordId")
+        chunk = payload.get("chunk")
+        if not isinstance(chunk, bytes):
+            kind = "missing" if chunk is None else type(chunk).__name__
+            raise InvalidPayload(
+                f"chunk must be binary (Blob, ArrayBuffer or Buffer), got {kind}",
+                record_id=record_id if isinstance(record_id, str) else None,
+            )
+        seq = _optional_count(payload, "seq")
+        index = await self.service.add_chunk(record_id, chunk, seq)  # type: ignore[arg-type]
+        answer: dict[str, Any] = {"recordId": record_id, "index": index}
+        if seq is not None:
+            answer["seq"] = seq
+        return answer
+
+    @_answers("stop", "finished")
+    async def on_stop(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        expected = _optional_count(payload, "chunks")
+        rec = await self.service.stop(payload.get("recordId"), expected)  # type: ignore[arg-type]
+        return status_document(rec)

@@ -1,0 +1,153 @@
+"""REST routes: status, download (Range, ETag), list, health; JSON errors and CORS everywhere."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from screenrec import __version__
+from screenrec.errors import InvalidPayload, NotFound, ScreenrecError
+from screenrec.models import RecordingState, parse_key, status_document
+from screenrec.service import RecordingService
+
+SERVICE = web.AppKey("service", RecordingService)
+EXPOSED_HEADERS = "Content-Range, Content-Length, Content-Disposition, ETag, Accept-Ranges"
+MAX_PAGE = 1000
+
+routes = web.RouteTableDef()
+
+
+def error_response(exc: ScreenrecError) -> web.Response:
+    """The JSON body and status of an error."""
+    body = {"error": exc.to_dict()}
+    if exc.record_id:
+        body["recordId"] = exc.record_id  # type: ignore[assignment]
+    return web.json_response(body, status=exc.http_status)
+
+
+@web.middleware
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn ScreenrecError and aiohttp's own HTTP errors into JSON bodies (the one place)."""
+    try:
+        return await handler(request)
+    except ScreenrecError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response(
+            {"error": {"code": code, "message": exc.reason}}, status=exc.status, headers=headers
+        )
+
+
+def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """CORS headers on every response (errors included) and answers to preflight requests."""
+    allow_all = "*" in origins
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, DELETE, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "Authorization, Range, If-None-Match"
+            )
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if origin and (allow_all or origin in origins):
+            response.headers["Access-Control-Allow-Origin"] = "*" if allow_all else origin
+            response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+            if not allow_all:
+                response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware
+
+
+@routes.get("/recordings/{record_id}/status")
+async def recording_status(request: web.Request) -> web.Response:
+    """One recording's status document."""
+    rec = await request.app[SERVICE].status(request.match_info["record_id"])
+    return web.json_response(status_document(rec))
+
+
+@routes.get("/recordings/download/{key:.+}")
+async def download(request: web.Request) -> web.StreamResponse:
+    """A final (or kept chunk) file, with Range, ETag and Content-Disposition."""
+    record_id, name = parse_key(request.match_info["key"])
+    path = request.app[SERVICE].storage.local_path(record_id, name)
+    if path is None:
+        raise NotFound(f"no file {record_id}/{name}", record_id=record_id)
+    filename = f"{record_id}.webm" if name == "final.webm" else f"{record_id}-{name}"
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "video/webm",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+def _encode_cursor(created_at: float, record_id: str) -> str:
+    raw = json.dumps([created_at, record_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created_at, record_id = json.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+        return float(created_at), str(record_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InvalidPayload("cursor is not one this server handed out") from exc
+
+
+@routes.get("/recordings")
+async def list_recordings(request: web.Request) -> web.Response:
+    """Recordings newest first: `?limit=`, `?status=`, and `?cursor=` from the previous page."""
+    query = request.query
+    try:
+        limit = int(query.get("limit", "100"))
+    except ValueError:
+        raise InvalidPayload("limit must be an integer") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidPayload(f"limit must be 1..{MAX_PAGE}")
+    try:
+        states = tuple(RecordingState(s) for s in query.getall("status", []))
+    except ValueError:
+        raise InvalidPayload("status must be recording, processing, ready or failed") from None
+    before = _decode_cursor(query["cursor"]) if "cursor" in query else None
+    recs = await request.app[SERVICE].list(limit=limit, before=before, states=states)
+    page = {"recordings": [status_document(r) for r in recs], "cursor": None}
+    if len(recs) == limit:
+        page["cursor"] = _encode_cursor(recs[-1].created_at, recs[-1].record_id)
+    return web.json_response(page)
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness and readiness: the store answers."""
+    service = request.app[SERVICE]
+    await service.store.ping()
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "store": service.store.name,
+            "storage": service.storage.name,
+        }
+    )

@@ -1,0 +1,377 @@
+"""RecordingService: every rule of screenrec (numbering, ordering, resume, finalize, status).
+
+Transports (Socket.IO, REST, CLI) are thin adapters over this class; no rule lives twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from screenrec import media
+from screenrec.config import Settings
+from screenrec.errors import (
+    Busy,
+    ChunkExists,
+    ChunkTooLarge,
+    FinalizeFailed,
+    InvalidPayload,
+    NotFound,
+    NotStarted,
+    ScreenrecError,
+)
+from screenrec.models import Chunk, ChunkState, Recording, RecordingState, validate_record_id
+from screenrec.storage import Storage, open_storage
+from screenrec.store import StateStore, open_store
+
+log = logging.getLogger("screenrec")
+
+MAX_SEQ = 2**53 - 1
+# How long finalize waits for chunks another process reserved but has not stored yet, and
+# how long `stop {chunks: n}` waits for stragglers that arrive on another connection.
+PENDING_GRACE = 10.0
+STRAGGLER_WAIT = 10.0
+POLL_INTERVAL = 0.05
+
+
+class _KeyedLocks:
+    """One FIFO asyncio.Lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class RecordingService:
+    """The one library behind every transport. Build it with `open()`, end it with `close()`."""
+
+    def __init__(self, settings: Settings, store: StateStore, storage: Storage) -> None:
+        self.settings = settings
+        self.store = store
+        self.storage = storage
+        self._order = _KeyedLocks()
+        self._inflight: dict[str, dict[int, asyncio.Future[None]]] = defaultdict(dict)
+        self._finalizing: dict[str, asyncio.Task[Recording]] = {}
+        self._ffmpeg_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+        self._ffmpeg: str | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> RecordingService:
+        """A service over the store and storage that `settings` select."""
+        return cls(settings, open_store(settings), open_storage(settings))
+
+    async def close(self) -> None:
+        """Wait for in-flight work, then release the backends."""
+        await self.drain()
+        await self.store.close()
+        await self.storage.close()
+
+    @property
+    def ffmpeg(self) -> str:
+        """The ffmpeg binary, located on first use."""
+        if self._ffmpeg is None:
+            self._ffmpeg = media.find_ffmpeg(self.settings.ffmpeg)
+        return self._ffmpeg
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    async def start(self, record_id: str) -> Recording:
+        """Start a recording, or resume a live one where it stopped (never reset it)."""
+        validate_record_id(record_id)
+        async with self._order.hold(record_id):
+            rec, created = await self.store.start(record_id, time.time())
+            if not created:
+                rec = await self._repair_counter(rec)
+        log.info(
+            "%s %s at index %d", "started" if created else "resumed", record_id, rec.next_index
+        )
+        return rec
+
+    async def _repair_counter(self, rec: Recording) -> Recording:
+        # If the counter lost commits (power cut), storage knows better: skip past its files.
+        stored = await self.storage.chunk_indices(rec.record_id)
+        if stored and max(stored) >= rec.next_index:
+            await self.store.ensure_next_index(rec.record_id, max(stored) + 1)
+            log.warning("%s: counter behind storage, moved to %d", rec.record_id, max(stored) + 1)
+            return await self.status(rec.record_id)
+        return rec
+
+    async def add_chunk(self, record_id: str, data: bytes, seq: int | None = None) -> int:
+        """Store one chunk durably and return its index. Indices follow call order per recording;
+        a repeated `seq` returns the first index and stores nothing new."""
+        validate_record_id(record_id)
+        if len(data) > self.settings.max_chunk_bytes:
+            raise ChunkTooLarge(
+                f"chunk of {len(data)} bytes is over the limit of "
+                f"{self.settings.max_chunk_bytes} bytes; send smaller pieces",
+                record_id=record_id,
+            )
+        if seq is not None and not 0 <= seq <= MAX_SEQ:
+            raise InvalidPayload(f"seq must be 0..{MAX_SEQ}, got {seq}", record_id=record_id)
+        async with self._order.hold(record_id):
+            res = await self.store.reserve_chunk(record_id, seq, len(data), time.time())
+            if not res.duplicate:
+                pending = self._inflight[record_id]
+                previous = next(reversed(pending.values()), None)
+                done = pending[res.index] = asyncio.get_running_loop().create_future()
+        if res.duplicate:
+            return await self._retry_chunk(record_id, res.index, res.state, data)
+        try:
+            await self.storage.put_chunk(record_id, res.index, data)
+            await self.store.commit_chunk(record_id, res.index, time.time())
+            if previous is not None:
+                # Answer in index order: chunkSaved i means every chunk before i is stored too.
+                await asyncio.wait([previous])
+        except BaseException as exc:
+            with suppress(ScreenrecError):
+                await self.store.release_chunk(record_id, res.index)
+            if isinstance(exc, asyncio.CancelledError):
+                done.cancel()
+            else:
+                done.set_exception(exc)
+                done.exception()  # mark retrieved: only waiters on a retry re-raise it
+            raise
+        else:
+            done.set_result(None)
+        finally:
+            pending = self._inflight[record_id]
+            pending.pop(res.index, None)
+            if not pending:
+                del self._inflight[record_id]
+        return res.index
+
+    async def _retry_chunk(self, record_id: str, index: int, state: ChunkState, data: bytes) -> int:
+        """A `seq` seen before: acknowledge it again once its bytes are stored, never twice."""
+        if state == ChunkState.STORED:
+            return index
+        if (earlier := self._inflight.get(record_id, {}).get(index)) is not None:
+            await asyncio.shield(earlier)
+            return index
+        # A pending row nobody here is writing (its writer crashed): finish its job.
+        with suppress(ChunkExists):
+            await self.storage.put_chunk(record_id, index, data)
+        await self.store.commit_chunk(record_id, index, time.time())
+        return index
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait (bounded) until every chunk write in flight in this process has ended."""
+        futures = [f for pending in self._inflight.values() for f in pending.values()]
+        if futures:
+            await asyncio.wait(futures, timeout=timeout)
+        tasks = list(self._finalizing.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    # -- stop and finalize ----------------------------------------------------------------
+
+    async def stop(self, record_id: str, expected_chunks: int | None = None) -> Recording:
+        """Finalize after every chunk emitted before this call is stored. `expected_chunks` (how
+        many the client sent) makes it wait, bounded, for chunks still arriving elsewhere."""
+        validate_record_id(record_id)
+        async with self._order.hold(record_id):
+            rec = await self.store.get(record_id)  # ordered after every earlier reserve
+        if rec is None:
+            raise NotStarted(f"recording {record_id} was never started", record_id=record_id)
+        if expected_chunks is not None and rec.state == RecordingState.RECORDING:
+            await self._await_stragglers(record_id, expected_chunks)
+        try:
+            return await self.finalize(record_id)
+        except Busy:
+            return await self._await_other_finalizer(record_id)
+
+    async def _await_other_finalizer(self, record_id: str) -> Recording:
+        """Another process holds the finalize lease: wait for its outcome."""
+        deadline = time.monotonic() + self.settings.finalize_timeout
+        while time.monotonic() < deadline:
+            rec = await self.status(record_id)
+            if rec.state == RecordingState.READY:
+                return rec
+            if rec.state == RecordingState.FAILED:
+                raise FinalizeFailed(rec.error or "finalize failed", record_id=record_id)
+            await asyncio.sleep(POLL_INTERVAL * 4)
+        raise Busy(f"recording {record_id} is still being finalized elsewhere", record_id=record_id)
+
+    async def _await_stragglers(self, record_id: str, expected: int) -> None:
+        deadline = time.monotonic() + STRAGGLER_WAIT
+        while time.monotonic() < deadline:
+            rows = await self.store.chunks(record_id)
+            if sum(1 for c in rows if c.state != ChunkState.ABANDONED) >= expected:
+                return
+            await asyncio.sleep(POLL_INTERVAL)
+
+    async def finalize(self, record_id: str) -> Recording:
+        """Produce `final.webm` once: concurrent callers in this process share one run, other
+        processes get Busy until the lease ends; a ready recording is returned as it is."""
+        validate_record_id(record_id)
+        task = self._finalizing.get(record_id)
+        if task is None:
+            task = asyncio.create_task(self._finalize(record_id), name=f"finalize {record_id}")
+            self._finalizing[record_id] = task
+            task.add_done_callback(lambda _: self._finalizing.pop(record_id, None))
+        return await asyncio.shield(task)
+
+    async def _finalize(self, record_id: str) -> Recording:
+        started = time.monotonic()
+        lease = self.settings.finalize_timeout + 60
+        rec, acquired = await self.store.begin_finalize(record_id, lease, time.time())
+        if not acquired:
+            return rec
+        try:
+            rec = await self._produce_final(record_id)
+        except ScreenrecError as exc:
+            log.error("finalize %s failed: %s", record_id, exc.message)
+            await self.store.finish(
+                record_id, RecordingState.FAILED, time.time(), error=exc.message
+            )
+            raise FinalizeFailed(exc.message, record_id=record_id) from exc
+        log.info(
+            "finalized %s: %d chunks, %d bytes, %s ms of media in %.0f ms",
+            record_id, rec.chunks, rec.final_bytes or 0, rec.duration_ms,
+            (time.monotonic() - started) * 1000,
+        )  # fmt: skip
+        return rec
+
+    async def _settle_chunks(self, record_id: str) -> tuple[list[Chunk], set[int]]:
+        """Wait for writes still in flight, then decide which pending rows made it."""
+        pending_here = list(self._inflight.get(record_id, {}).values())
+        if pending_here:
+            await asyncio.wait(pending_here, timeout=PENDING_GRACE)
+        deadline = time.monotonic() + PENDING_GRACE
+        while True:
+            rows = await self.store.chunks(record_id)
+            young = [
+                c
+                for c in rows
+                if c.state == ChunkState.PENDING and c.created_at > time.time() - PENDING_GRACE
+            ]
+            if not young or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(POLL_INTERVAL)
+        present = await self.storage.chunk_indices(record_id)
+        pending = [c.index for c in rows if c.state == ChunkState.PENDING]
+        await self.store.seal(
+            record_id,
+            stored=[i for i in pending if i in present],
+            abandoned=[i for i in pending if i not in present],
+        )
+        rows = [c for c in await self.store.chunks(record_id) if c.state == ChunkState.STORED]
+        return rows, present
+
+    async def _produce_final(self, record_id: str) -> Recording:
+        rows, present = await self._settle_chunks(record_id)
+        ordered, warnings = plan_final(rows, present)
+        if not ordered:
+            raise FinalizeFailed("the recording has no stored chunks", record_id=record_id)
+        scratch = self.storage.scratch_dir() / f"{record_id}.{uuid.uuid4().hex}.webm"
+        try:
+            async with self._ffmpeg_slots:
+                lines = await media.remux(
+                    self.ffmpeg,
+                    self.storage.read_chunks(record_id, ordered),
+                    scratch,
+                    timeout=self.settings.finalize_timeout,
+                )
+                info = await media.probe(self.ffmpeg, scratch)
+            if info.duration_ms is None:
+                raise FinalizeFailed("ffmpeg produced a file without a duration")
+            warnings.extend(describe_ffmpeg_warnings(lines))
+            size = await self.storage.put_final(record_id, scratch)
+        finally:
+            with suppress(FileNotFoundError):
+                scratch.unlink()
+        rec = await self.store.finish(
+            record_id,
+            RecordingState.READY,
+            time.time(),
+            duration_ms=info.duration_ms,
+            final_bytes=size,
+            warnings=tuple(warnings),
+        )
+        if not self.settings.keep_chunks:
+            await self.storage.delete_chunks(record_id, present)
+        return rec
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def status(self, record_id: str) -> Recording:
+        """The recording, or NotFound."""
+        validate_record_id(record_id)
+        rec = await self.store.get(record_id)
+        if rec is None:
+            raise NotFound(f"no recording {record_id}", record_id=record_id)
+        return rec
+
+    async def list(
+        self,
+        *,
+        limit: int = 100,
+        before: tuple[float, str] | None = None,
+        states: tuple[RecordingState, ...] = (),
+    ) -> list[Recording]:
+        """Recordings newest first."""
+        return await self.store.list(limit=limit, before=before, states=states)
+
+
+def plan_final(rows: list[Chunk], present: set[int]) -> tuple[list[int], list[str]]:
+    """Order stored chunks for the final (by the client's seq when every chunk has one, else by
+    arrival index) and describe what is missing. Returns (indices in order, warnings)."""
+    warnings: list[str] = []
+    by_seq = bool(rows) and all(c.seq is not None for c in rows)
+    ordered_rows = sorted(rows, key=lambda c: c.seq if by_seq else c.index)
+    lost = [c.index for c in ordered_rows if c.index not in present]
+    if lost:
+        warnings.append(f"stored chunks missing from storage: {_ranges(lost)}")
+    if by_seq:
+        seqs = {c.seq for c in rows}
+        gaps = [s for s in range(max(seqs) + 1) if s not in seqs]  # type: ignore[type-var]
+        if gaps:
+            warnings.append(f"chunks never received (seq): {_ranges(gaps)}")
+    ordered = [c.index for c in ordered_rows if c.index in present]
+    if ordered and ordered_rows[0].index not in present:
+        raise FinalizeFailed("the first chunk (with the WebM header) is missing")
+    return ordered, warnings
+
+
+def describe_ffmpeg_warnings(lines: list[str]) -> list[str]:
+    """The few ffmpeg warnings worth a user's attention, deduplicated."""
+    out: list[str] = []
+    for line in lines:
+        if "prematurely" in line or "truncat" in line.lower():
+            text = "the last chunk was cut short; the recording was kept up to that point"
+        elif "Non-monotonic" in line or "Invalid" in line or "error" in line.lower():
+            text = f"ffmpeg: {line}"
+        else:
+            continue
+        if text not in out:
+            out.append(text)
+    return out[:3]
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    parts: list[tuple[int, int]] = []
+    for n in sorted(numbers):
+        if parts and n == parts[-1][1] + 1:
+            parts[-1] = (parts[-1][0], n)
+        else:
+            parts.append((n, n))
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)

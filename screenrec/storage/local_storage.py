@@ -1,0 +1,153 @@
+"""LocalStorage: chunk and final files in a directory, written durably and never overwritten.
+
+A chunk is written to a unique temp name, fsynced, then hard-linked to its final name (link
+fails if the name exists, so a stored chunk can never be replaced) and the directory fsynced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from screenrec.errors import ChunkExists, StorageError
+from screenrec.models import FINAL_NAME, chunk_name
+
+_CHUNK_FILE_RE = re.compile(r"chunk-(0|[1-9][0-9]*)\.webm")
+_READ_BLOCK = 1024 * 1024
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _storage_error(what: str, exc: OSError) -> StorageError:
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "no space left on the storage device"
+    return StorageError(f"could not {what}: {reason}")
+
+
+class LocalStorage:
+    """Storage on a local (or mounted) filesystem, rooted at one directory."""
+
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._known_dirs: set[str] = set()
+
+    def _dir(self, record_id: str) -> Path:
+        return self.root / record_id
+
+    def _ensure_dir(self, record_id: str) -> Path:
+        path = self._dir(record_id)
+        if record_id not in self._known_dirs:
+            if not path.is_dir():
+                path.mkdir(parents=True, exist_ok=True)
+                _fsync_dir(path.parent)
+            self._known_dirs.add(record_id)
+        return path
+
+    def _write_chunk(self, record_id: str, index: int, data: bytes) -> None:
+        directory = self._ensure_dir(record_id)
+        target = directory / chunk_name(index)
+        temp = directory / f".{chunk_name(index)}.{uuid.uuid4().hex}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, target)
+        except FileExistsError:
+            raise ChunkExists(
+                f"chunk {index} of {record_id} is already stored", record_id=record_id
+            ) from None
+        finally:
+            os.unlink(temp)
+        _fsync_dir(directory)
+
+    async def put_chunk(self, record_id: str, index: int, data: bytes) -> None:
+        try:
+            await asyncio.to_thread(self._write_chunk, record_id, index, data)
+        except OSError as exc:
+            self._known_dirs.discard(record_id)
+            raise _storage_error(f"store chunk {index} of {record_id}", exc) from exc
+
+    async def chunk_indices(self, record_id: str) -> set[int]:
+        def scan() -> set[int]:
+            try:
+                names = os.listdir(self._dir(record_id))
+            except FileNotFoundError:
+                return set()
+            return {int(m.group(1)) for n in names if (m := _CHUNK_FILE_RE.fullmatch(n))}
+
+        try:
+            return await asyncio.to_thread(scan)
+        except OSError as exc:
+            raise _storage_error(f"list chunks of {record_id}", exc) from exc
+
+    async def read_chunks(self, record_id: str, indices: list[int]) -> AsyncIterator[bytes]:
+        directory = self._dir(record_id)
+        for index in indices:
+            try:
+                handle = await asyncio.to_thread(open, directory / chunk_name(index), "rb")
+            except OSError as exc:
+                raise _storage_error(f"read chunk {index} of {record_id}", exc) from exc
+            try:
+                while block := await asyncio.to_thread(handle.read, _READ_BLOCK):
+                    yield block
+            finally:
+                handle.close()
+
+    def scratch_dir(self) -> Path:
+        path = self.root / ".scratch"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    async def put_final(self, record_id: str, source: Path) -> int:
+        def move() -> int:
+            directory = self._ensure_dir(record_id)
+            with open(source, "rb+") as handle:
+                os.fsync(handle.fileno())
+                size = os.fstat(handle.fileno()).st_size
+            os.replace(source, directory / FINAL_NAME)
+            _fsync_dir(directory)
+            return size
+
+        try:
+            return await asyncio.to_thread(move)
+        except OSError as exc:
+            raise _storage_error(f"store the final file of {record_id}", exc) from exc
+
+    async def delete_chunks(self, record_id: str, indices: set[int]) -> None:
+        def remove() -> None:
+            directory = self._dir(record_id)
+            for index in indices:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(directory / chunk_name(index))
+
+        try:
+            await asyncio.to_thread(remove)
+        except OSError as exc:
+            raise _storage_error(f"delete chunks of {record_id}", exc) from exc
+
+    def local_path(self, record_id: str, name: str) -> Path | None:
+        path = self._dir(record_id) / name
+        return path if path.is_file() else None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,100 @@
+"""The StateStore interface (counters, status, chunk rows, finalize leases) and its registry."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from screenrec.config import Settings
+from screenrec.errors import ConfigError
+from screenrec.models import Chunk, Recording, RecordingState, Reservation
+
+
+class StateStore(Protocol):
+    """Recording state shared by every process (and, with Redis, every instance).
+
+    Every method is atomic on its own. `now` is Unix seconds, passed in so callers own time.
+    """
+
+    name: str
+
+    async def start(self, record_id: str, now: float) -> tuple[Recording, bool]:
+        """Create the recording (counter 0) or return the live one; the bool says "created".
+
+        Raises AlreadyFinished if it exists and is not `recording`."""
+
+    async def reserve_chunk(
+        self, record_id: str, seq: int | None, size: int, now: float
+    ) -> Reservation:
+        """Take the next index for a chunk of `size` bytes, as a pending row.
+
+        With a `seq` seen before, return that row's index with `duplicate=True` instead.
+        Raises NotStarted (no such recording), AlreadyFinished (not `recording`), InvalidPayload
+        (a seen `seq` with another size)."""
+
+    async def commit_chunk(self, record_id: str, index: int, now: float) -> None:
+        """Mark a pending chunk stored (counts toward chunks/bytes).
+
+        Raises AlreadyFinished if the row was abandoned because finalize sealed the recording."""
+
+    async def release_chunk(self, record_id: str, index: int) -> None:
+        """Drop a pending row whose bytes could not be stored (its index stays unused)."""
+
+    async def ensure_next_index(self, record_id: str, next_index: int) -> None:
+        """Raise the counter to at least `next_index` (storage holds chunks the counter lost)."""
+
+    async def get(self, record_id: str) -> Recording | None:
+        """The recording, or None."""
+
+    async def list(
+        self,
+        *,
+        limit: int,
+        before: tuple[float, str] | None = None,
+        states: tuple[RecordingState, ...] = (),
+    ) -> list[Recording]:
+        """Recordings newest first, strictly older than the `(created_at, id)` cursor `before`."""
+
+    async def chunks(self, record_id: str) -> list[Chunk]:
+        """Every chunk row of the recording, by index."""
+
+    async def begin_finalize(
+        self, record_id: str, lease_seconds: float, now: float
+    ) -> tuple[Recording, bool]:
+        """Take the finalize lease: state -> processing. The bool is False when already ready.
+
+        Raises NotStarted (unknown id) or Busy (someone else holds an unexpired lease)."""
+
+    async def seal(self, record_id: str, stored: list[int], abandoned: list[int]) -> None:
+        """Settle pending rows before finalize: `stored` ones count, `abandoned` ones never will."""
+
+    async def finish(
+        self,
+        record_id: str,
+        state: RecordingState,
+        now: float,
+        *,
+        duration_ms: int | None = None,
+        final_bytes: int | None = None,
+        error: str | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> Recording:
+        """End processing as `ready` or `failed`, release the lease, drop the live counter."""
+
+    async def ping(self) -> None:
+        """Raise StorageError if the store cannot be reached."""
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+
+def open_store(settings: Settings) -> StateStore:
+    """The store the settings select: SQLite in the data dir unless Redis is configured."""
+    if settings.redis_url:
+        raise ConfigError(
+            "the Redis state store is not available in this version of screenrec; "
+            "unset REDIS_HOST and SCREENREC_REDIS_URL (and --redis-url) to use the embedded "
+            "SQLite store"
+        )
+    from screenrec.store.sqlite_store import SqliteStore
+
+    return SqliteStore(settings.data_dir / "state.sqlite3")

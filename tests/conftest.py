@@ -1,0 +1,281 @@
+"""Fixtures: a real WebM from ffmpeg, real `screenrec serve` processes, real Socket.IO clients."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import random
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+
+from screenrec import media
+
+READY_RE = re.compile(r"screenrec listening on (http://\S+)")
+START_TIMEOUT = 30.0
+EVENT_TIMEOUT = 20.0
+
+
+# -- media ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """The ffmpeg the server will use (PATH or the imageio-ffmpeg wheel); fails with a hint."""
+    return media.find_ffmpeg()
+
+
+def make_webm(ffmpeg: str, path: Path, seconds: float) -> bytes:
+    """A live-style WebM like MediaRecorder's: VP8 + Opus, keyframe every second, written to a
+    pipe so it has no Duration and no Cues."""
+    args = [
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "-t", str(seconds),
+        "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "800k",
+        "-g", "30", "-keyint_min", "30",
+        "-c:a", "libopus", "-live", "1", "-f", "webm", "pipe:1",
+    ]  # fmt: skip
+    data = subprocess.run(args, check=True, capture_output=True, timeout=120).stdout
+    path.write_bytes(data)
+    return data
+
+
+@pytest.fixture(scope="session")
+def webm(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> bytes:
+    """10 s of test video as one live WebM stream."""
+    return make_webm(ffmpeg, tmp_path_factory.mktemp("media") / "source.webm", 10)
+
+
+@pytest.fixture(scope="session")
+def webm_path(tmp_path_factory: pytest.TempPathFactory, webm: bytes) -> Path:
+    path = tmp_path_factory.mktemp("media-file") / "source.webm"
+    path.write_bytes(webm)
+    return path
+
+
+def cut(data: bytes, pieces: int, seed: int = 7) -> list[bytes]:
+    """Cut `data` at arbitrary byte offsets, as MediaRecorder's blob boundaries are."""
+    rng = random.Random(seed)
+    offsets = sorted(rng.sample(range(1, len(data)), pieces - 1))
+    bounds = [0, *offsets, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@dataclass(frozen=True)
+class Probe:
+    duration_s: float | None
+    video_frames: int
+
+
+def probe(ffmpeg: str, path: Path) -> Probe:
+    """Duration from the container header and the video frame count (packet copy, no decode)."""
+    info = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True
+    ).stderr
+    m = re.search(r"Duration: (\d+):(\d\d):(\d\d\.\d+)", info)
+    duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
+    counted = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v", "-c", "copy",
+         "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    ).stderr  # fmt: skip
+    frames = int(re.findall(r"frame=\s*(\d+)", counted)[-1])
+    return Probe(duration, frames)
+
+
+# -- servers -------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A `screenrec serve` subprocess on a free port."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    data_dir: Path
+    log: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        return self.proc.wait(timeout=timeout)
+
+    @property
+    def storage(self) -> Path:
+        return self.data_dir / "recordings"
+
+
+def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
+    """Start `python -m screenrec serve --port 0` and wait for its ready line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "screenrec", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--data-dir", str(data_dir), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    end = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < end:
+        if not sel.select(timeout=end - time.monotonic()):
+            break
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if m := READY_RE.search(line):
+            sel.close()
+            server = Server(proc, m.group(1), data_dir, lines)
+            _drain_output(server)
+            return server
+    proc.kill()
+    proc.wait()
+    raise RuntimeError("screenrec serve did not start:\n" + "".join(lines))
+
+
+def _drain_output(server: Server) -> None:
+    """Keep reading the server's output in a thread so its pipe never fills."""
+
+    def pump() -> None:
+        assert server.proc.stdout is not None
+        for line in server.proc.stdout:
+            server.log.append(line)
+
+    server.pump = threading.Thread(target=pump, daemon=True)
+    server.pump.start()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers (each stopped by PID at teardown); extra CLI args pass through."""
+    started: list[Server] = []
+
+    def start(
+        *extra: str, data_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> Server:
+        server = start_server(data_dir or tmp_path / "data", *extra, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.proc.kill()
+        server.proc.wait()
+        if server.pump is not None:
+            server.pump.join(timeout=10)
+        if server.proc.stdout is not None:
+            server.proc.stdout.close()
+
+
+@pytest.fixture
+def server(server_factory: Callable[..., Server]) -> Server:
+    """One server with default settings on a fresh data dir."""
+    return server_factory()
+
+
+# -- clients -------------------------------------------------------------------------------
+
+
+class Client:
+    """A python-socketio AsyncClient on `/recording` that queues every event it receives."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: dict[str, asyncio.Queue[Any]] = defaultdict(asyncio.Queue)
+        self.disconnected = asyncio.Event()
+        for name in ("started", "chunkSaved", "finished", "exception"):
+            self.sio.on(name, self._collector(name), namespace="/recording")
+        self.sio.on("disconnect", self._on_disconnect, namespace="/recording")
+
+    def _collector(self, name: str) -> Callable[[Any], Any]:
+        async def collect(data: Any) -> None:
+            self.events[name].put_nowait(data)
+
+        return collect
+
+    async def _on_disconnect(self, *args: Any) -> None:
+        self.disconnected.set()
+
+    async def connect(self) -> Client:
+        await self.sio.connect(
+            self.url, namespaces=["/recording"], transports=["websocket"], wait_timeout=10
+        )
+        return self
+
+    async def call(self, event: str, data: Any = None, *, timeout: float = EVENT_TIMEOUT) -> Any:
+        args = () if data is None else (data,)
+        return await self.sio.call(event, *args, namespace="/recording", timeout=timeout)
+
+    async def emit(self, event: str, *args: Any, callback: Any = None) -> None:
+        await self.sio.emit(event, args[0] if len(args) == 1 else args or None,
+                            namespace="/recording", callback=callback)  # fmt: skip
+
+    async def next(self, name: str, timeout: float = EVENT_TIMEOUT) -> Any:
+        return await asyncio.wait_for(self.events[name].get(), timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self.sio.connected and not self.disconnected.is_set()
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+@pytest.fixture
+async def client_factory() -> AsyncIterator[Callable[[str], Any]]:
+    """Connect clients to a server URL; all are closed at teardown."""
+    made: list[Client] = []
+
+    async def connect(url: str) -> Client:
+        client = await Client(url).connect()
+        made.append(client)
+        return client
+
+    yield connect
+    for client in made:
+        await client.close()
+
+
+@pytest.fixture
+async def client(server: Server, client_factory: Callable[[str], Any]) -> Client:
+    return await client_factory(server.url)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def record(
+    client: Client, record_id: str, pieces: list[bytes], **stop: Any
+) -> dict[str, Any]:
+    """start -> every chunk acked in turn -> stop; return the `finished` answer."""
+    started = await client.call("start", {"recordId": record_id})
+    assert started == {"recordId": record_id, "nextIndex": 0}
+    for i, piece in enumerate(pieces):
+        ack = await client.call("chunk", {"recordId": record_id, "chunk": piece})
+        assert ack == {"recordId": record_id, "index": i}
+    return await client.call("stop", {"recordId": record_id, **stop})
