@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from screenrec import __version__
 from screenrec.errors import InvalidPayload, NotFound, ScreenrecError
-from screenrec.models import RecordingState, parse_key, status_document
+from screenrec.models import RecordingState, parse_key, status_document, validate_record_id
 from screenrec.service import RecordingService
 
+log = logging.getLogger("screenrec.rest")
 SERVICE = web.AppKey("service", RecordingService)
 EXPOSED_HEADERS = "Content-Range, Content-Length, Content-Disposition, ETag, Accept-Ranges"
 MAX_PAGE = 1000
@@ -46,6 +49,9 @@ async def errors_middleware(
         return web.json_response(
             {"error": {"code": code, "message": exc.reason}}, status=exc.status, headers=headers
         )
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(ScreenrecError("internal error; see the server log"))
 
 
 def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -108,12 +114,14 @@ def _encode_cursor(created_at: float, record_id: str) -> str:
 
 def _decode_cursor(cursor: str) -> tuple[float, str]:
     try:
-        created_at, record_id = json.loads(
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        )
-        return float(created_at), str(record_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise InvalidPayload("cursor is not one this server handed out") from exc
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, record_id = json.loads(raw)
+        created_at = float(created_at)
+    except (ValueError, TypeError, OverflowError, binascii.Error):
+        created_at, record_id = math.nan, None
+    if not math.isfinite(created_at) or not isinstance(record_id, str):
+        raise InvalidPayload("cursor is not one this server handed out")
+    return created_at, validate_record_id(record_id)
 
 
 @routes.get("/recordings")

@@ -3,7 +3,9 @@
 // following the protocol spec's example (Buffers instead of Blobs, since Node can't send Blob).
 //
 // Usage: node client.js <baseUrl> <recordId> <webmFile> <pieces>
-// Prints ONE JSON line to stdout and exits 0; on any error (or > 60 s total) prints to stderr, exits 1.
+// Prints ONE JSON line to stdout and exits 0. On any error it prints a message to stderr and
+// exits 1 at once: an `exception` about the real recording (e.g. a rejected chunk), a
+// connect_error, an unexpected disconnect, or more than 60 s in total.
 'use strict';
 const fs = require('fs');
 const { io } = require('socket.io-client');
@@ -17,6 +19,7 @@ if (!baseUrl || !recordId || !webmFile || !(pieces >= 1)) {
 
 const TOTAL_TIMEOUT_MS = 60000;
 const SEED = 0x5eed1234; // fixed seed => the same cut points on every run
+const BAD_RECORD_ID = '../etc'; // the one deliberately invalid event (step 5)
 
 // Small deterministic PRNG (mulberry32), returns floats in [0, 1).
 function mulberry32(a) {
@@ -38,17 +41,28 @@ function cut(buf, n) {
   return bounds.slice(1).map((end, i) => buf.subarray(bounds[i], end));
 }
 
-const socket = io(baseUrl + '/recording', { transports: ['websocket'] });
+const socket = io(baseUrl + '/recording', { transports: ['websocket'], reconnection: false });
 const exceptions = []; // every `exception` event received, in order
+let expectingBadException = false; // true only while step 5 waits for its exception
+let done = false;
 
 function fail(err) {
+  if (done) return;
+  done = true;
   console.error('client.js failed:', err && err.stack ? err.stack : err);
   socket.close();
   process.exit(1);
 }
 const overall = setTimeout(() => fail(new Error(`timed out after ${TOTAL_TIMEOUT_MS} ms`)), TOTAL_TIMEOUT_MS);
 socket.on('connect_error', (err) => fail(new Error('connect_error: ' + err.message)));
-socket.on('exception', (e) => exceptions.push(e));
+socket.on('disconnect', (reason) => fail(new Error('unexpected disconnect: ' + reason)));
+socket.on('exception', (e) => {
+  exceptions.push(e);
+  // Fail fast: any exception is fatal except the one step 5 provokes on purpose (anything not
+  // about the real recording while step 5 waits; the test checks its code and recordId).
+  const isTheBadOne = expectingBadException && !(e && e.recordId === recordId);
+  if (!isTheBadOne) fail(new Error('server sent exception: ' + JSON.stringify(e)));
+});
 
 // Resolve with the payload of the first `event` whose payload satisfies `pred`.
 function waitFor(event, pred = () => true) {
@@ -71,7 +85,7 @@ async function main() {
   socket.emit('start', { recordId });
   const started = await startedP;
 
-  // 2. fire-and-forget all chunks, collect chunkSaved {recordId, index} in arrival order
+  // 2. fire-and-forget all chunks (as the spec's example), collect chunkSaved in arrival order
   const indices = [];
   const allSaved = new Promise((resolve) => {
     socket.on('chunkSaved', (p) => {
@@ -95,18 +109,31 @@ async function main() {
   const finished = await finishedP;
 
   // 5. one bad event: expect exception code invalid_record_id, and the socket must survive it
-  const excP = waitFor('exception', (e) => e && e.code === 'invalid_record_id');
-  socket.emit('chunk', { recordId: '../etc', chunk: Buffer.from('x') });
-  await excP;
+  expectingBadException = true;
+  const excP = waitFor('exception', (e) => !(e && e.recordId === recordId));
+  socket.emit('chunk', { recordId: BAD_RECORD_ID, chunk: Buffer.from('x') });
+  const badException = await excP;
+  expectingBadException = false;
   await sleep(300); // give a (wrong) server-side disconnect time to arrive
   const connectedAfterError = socket.connected;
 
-  return { started, indices, finished, resumeAck, exceptions, connectedAfterError };
+  return {
+    started,
+    indices,
+    finished,
+    resumeAck,
+    badException,
+    exceptions,
+    connectedAfterError,
+  };
 }
 
 main().then(
   (result) => {
+    if (done) return;
+    done = true;
     clearTimeout(overall);
+    socket.off('disconnect');
     socket.close();
     process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0));
   },
