@@ -62,6 +62,25 @@ def _parse_origins(text: str | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip()) or ("*",)
 
 
+def _parse_log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("text", "json"):
+        raise ConfigError(f"log format must be text or json, got {text!r}")
+    return value
+
+
+def _parse_optional_duration(text: str | float | None) -> float | None:
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "off", "0")):
+        return None
+    return parse_duration(text)
+
+
+def _parse_list(text: str | tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(text, tuple):
+        return text
+    return tuple(part for part in re.split(r"[\s,]+", text) if part)
+
+
 def _parse_port(text: str | int) -> int:
     try:
         port = int(text)
@@ -115,6 +134,33 @@ SETTINGS: tuple[Setting, ...] = (
         parse_duration,
     ),
     Setting("log_level", "SCREENREC_LOG_LEVEL", "debug, info, warning or error.", str),
+    Setting(
+        "log_format",
+        "SCREENREC_LOG_FORMAT",
+        "text (for people) or json (one object a line).",
+        _parse_log_format,
+    ),
+    Setting(
+        "stale_after",
+        "SCREENREC_STALE_AFTER",
+        "serve finalizes recordings idle this long (0 = never).",
+        parse_duration,
+    ),
+    Setting(
+        "retention",
+        "SCREENREC_RETENTION",
+        "serve purges finished recordings older than this (off by default).",
+        _parse_optional_duration,
+    ),
+    Setting(
+        "webhook_urls",
+        "SCREENREC_WEBHOOK_URLS",
+        "URLs that get a signed JSON POST when a recording is ready or failed.",
+        _parse_list,
+    ),
+    Setting(
+        "webhook_secret", "SCREENREC_WEBHOOK_SECRET", "HMAC-SHA256 key for webhook signatures.", str
+    ),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -144,6 +190,11 @@ class Settings:
     keep_chunks: bool = False
     finalize_timeout: float = 600.0
     log_level: str = "info"
+    log_format: str = "text"
+    stale_after: float = 900.0
+    retention: float | None = None
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = None
 
     @classmethod
     def load(
@@ -172,6 +223,8 @@ class Settings:
             raise ConfigError("max_chunk_bytes must be positive")
         if self.finalize_timeout <= 0:
             raise ConfigError("finalize_timeout must be positive")
+        if self.webhook_urls and not self.webhook_secret:
+            raise ConfigError("webhooks need a secret to sign with: set --webhook-secret")
 
     @property
     def storage_dir(self) -> Path:
@@ -196,4 +249,6 @@ class Settings:
             out[f.name] = str(value) if isinstance(value, Path) else value
         if self.redis_url:
             out["redis_url"] = re.sub(r"//[^@/]*@", "//***@", self.redis_url)
+        if self.webhook_secret:
+            out["webhook_secret"] = "***"
         return out

@@ -11,8 +11,9 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 
 from screenrec import media
 from screenrec.config import Settings
@@ -31,6 +32,7 @@ from screenrec.storage import Storage, open_storage
 from screenrec.store import StateStore, open_store
 
 log = logging.getLogger("screenrec")
+FinishedListener = Callable[[Recording, float], Awaitable[None]]
 
 MAX_SEQ = 2**53 - 1
 # How long finalize waits for chunks another process reserved but has not stored yet, and
@@ -73,6 +75,8 @@ class RecordingService:
         self._finalizing: dict[str, asyncio.Task[Recording]] = {}
         self._ffmpeg_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
         self._ffmpeg: str | None = None
+        self._listeners: list[FinishedListener] = []
+        self._background: set[asyncio.Task[None]] = set()
 
     @classmethod
     def open(cls, settings: Settings) -> RecordingService:
@@ -177,7 +181,7 @@ class RecordingService:
         futures = [f for pending in self._inflight.values() for f in pending.values()]
         if futures:
             await asyncio.wait(futures, timeout=timeout)
-        tasks = list(self._finalizing.values())
+        tasks = [*self._finalizing.values(), *self._background]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
@@ -239,16 +243,34 @@ class RecordingService:
             rec = await self._produce_final(record_id)
         except ScreenrecError as exc:
             log.error("finalize %s failed: %s", record_id, exc.message)
-            await self.store.finish(
+            failed = await self.store.finish(
                 record_id, RecordingState.FAILED, time.time(), error=exc.message
             )
+            self._announce(failed, time.monotonic() - started)
             raise FinalizeFailed(exc.message, record_id=record_id) from exc
         log.info(
             "finalized %s: %d chunks, %d bytes, %s ms of media in %.0f ms",
             record_id, rec.chunks, rec.final_bytes or 0, rec.duration_ms,
             (time.monotonic() - started) * 1000,
         )  # fmt: skip
+        self._announce(rec, time.monotonic() - started)
         return rec
+
+    def on_finished(self, listener: FinishedListener) -> None:
+        """Call `listener(recording, seconds)` whenever a finalize ends in ready or failed.
+        Listeners run as background tasks: a slow or failing one never delays finalization."""
+        self._listeners.append(listener)
+
+    def _announce(self, rec: Recording, seconds: float) -> None:
+        for listener in self._listeners:
+            task = asyncio.create_task(listener(rec, seconds))
+            self._background.add(task)
+            task.add_done_callback(self._listener_done)
+
+    def _listener_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("a finished-recording listener failed: %r", exc)
 
     async def _settle_chunks(self, record_id: str) -> tuple[list[Chunk], set[int]]:
         """Wait for writes still in flight, then decide which pending rows made it."""
@@ -326,9 +348,68 @@ class RecordingService:
         limit: int = 100,
         before: tuple[float, str] | None = None,
         states: tuple[RecordingState, ...] = (),
+        older_than: float | None = None,
+        idle_for: float | None = None,
     ) -> list[Recording]:
-        """Recordings newest first."""
-        return await self.store.list(limit=limit, before=before, states=states)
+        """Recordings newest first; `older_than` (created) and `idle_for` (no activity) are
+        durations in seconds."""
+        now = time.time()
+        return await self.store.list(
+            limit=limit,
+            before=before,
+            states=states,
+            created_before=None if older_than is None else now - older_than,
+            updated_before=None if idle_for is None else now - idle_for,
+        )
+
+    async def stale(self, idle_for: float, limit: int = 1000) -> list[Recording]:
+        """Recordings still `recording` with no activity for `idle_for` seconds: their client
+        is gone without `stop`."""
+        return await self.list(limit=limit, states=(RecordingState.RECORDING,), idle_for=idle_for)
+
+    async def inspect(self, record_id: str) -> Inspection:
+        """Everything known about one recording: its row, its chunks on disk and in the store,
+        the gaps among them, and what ffmpeg says about the final."""
+        rec = await self.status(record_id)
+        rows = await self.store.chunks(record_id)
+        present = await self.storage.chunk_indices(record_id)
+        stored = [c for c in rows if c.state == ChunkState.STORED]
+        _, warnings = plan_final(stored, present) if stored else ([], [])
+        info = None
+        final = self.storage.local_path(record_id, "final.webm")
+        if rec.state == RecordingState.READY and final is not None:
+            with suppress(ScreenrecError):
+                info = await media.probe(self.ffmpeg, final)
+        return Inspection(
+            rec, sorted(present), warnings if rec.state != RecordingState.READY else [], info
+        )
+
+    async def purge(self, record_id: str, *, force: bool = False, dry_run: bool = False) -> int:
+        """Delete a recording's files and state; return the bytes freed (or that would be).
+        A recording still receiving chunks, or being finalized, needs `force`."""
+        rec = await self.status(record_id)
+        live = rec.state in (RecordingState.RECORDING, RecordingState.PROCESSING)
+        if live and not force:
+            raise Busy(
+                f"recording {record_id} is still {rec.state}; use --force to delete it anyway",
+                record_id=record_id,
+            )
+        if dry_run:
+            return await self.storage.usage(record_id)
+        freed = await self.storage.delete_recording(record_id)
+        await self.store.delete(record_id)
+        log.info("purged %s (%d bytes)", record_id, freed)
+        return freed
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The answer of `RecordingService.inspect`."""
+
+    recording: Recording
+    chunk_indices: list[int]
+    problems: list[str]
+    media: media.MediaInfo | None
 
 
 def plan_final(rows: list[Chunk], present: set[int]) -> tuple[list[int], list[str]]:

@@ -11,6 +11,7 @@ import socketio
 from aiohttp import web
 
 from screenrec.config import Settings
+from screenrec.server import metrics, webhooks
 from screenrec.server.recording_ns import RecordingNamespace
 from screenrec.server.rest import SERVICE, cors_middleware, errors_middleware, routes
 from screenrec.service import RecordingService
@@ -39,6 +40,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SERVICE] = service
     app[SIO] = sio
     app.add_routes(routes)
+    metrics.install(app, service)
+    webhooks.install(app, settings, service)
     app.cleanup_ctx.append(_service_lifetime)
     app.on_shutdown.append(_disconnect_clients)
     return app

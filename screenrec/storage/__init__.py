@@ -39,6 +39,12 @@ class Storage(Protocol):
     async def delete_chunks(self, record_id: str, indices: set[int]) -> None:
         """Remove those chunk files (missing ones are ignored)."""
 
+    async def usage(self, record_id: str) -> int:
+        """Bytes stored for the recording (chunks and final)."""
+
+    async def delete_recording(self, record_id: str) -> int:
+        """Remove everything stored for the recording; return the bytes freed."""
+
     def local_path(self, record_id: str, name: str) -> Path | None:
         """The file to serve for `name` if this backend is a local disk and the file exists."""
 

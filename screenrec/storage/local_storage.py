@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -144,6 +145,33 @@ class LocalStorage:
             await asyncio.to_thread(remove)
         except OSError as exc:
             raise _storage_error(f"delete chunks of {record_id}", exc) from exc
+
+    def _usage(self, record_id: str) -> int:
+        try:
+            entries = list(os.scandir(self._dir(record_id)))
+        except FileNotFoundError:
+            return 0
+        return sum(e.stat().st_size for e in entries if e.is_file())
+
+    async def usage(self, record_id: str) -> int:
+        try:
+            return await asyncio.to_thread(self._usage, record_id)
+        except OSError as exc:
+            raise _storage_error(f"measure {record_id}", exc) from exc
+
+    async def delete_recording(self, record_id: str) -> int:
+        def remove() -> int:
+            freed = self._usage(record_id)
+            shutil.rmtree(self._dir(record_id), ignore_errors=False)
+            return freed
+
+        self._known_dirs.discard(record_id)
+        try:
+            return await asyncio.to_thread(remove)
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise _storage_error(f"delete {record_id}", exc) from exc
 
     def local_path(self, record_id: str, name: str) -> Path | None:
         path = self._dir(record_id) / name

@@ -51,8 +51,14 @@ class StateStore(Protocol):
         limit: int,
         before: tuple[float, str] | None = None,
         states: tuple[RecordingState, ...] = (),
+        created_before: float | None = None,
+        updated_before: float | None = None,
     ) -> list[Recording]:
-        """Recordings newest first, strictly older than the `(created_at, id)` cursor `before`."""
+        """Recordings newest first, strictly older than the `(created_at, id)` cursor `before`,
+        filtered by state and by creation or last-activity time."""
+
+    async def count_by_state(self) -> dict[RecordingState, int]:
+        """How many recordings are in each state (states with none are left out)."""
 
     async def chunks(self, record_id: str) -> list[Chunk]:
         """Every chunk row of the recording, by index."""
@@ -79,6 +85,9 @@ class StateStore(Protocol):
         warnings: tuple[str, ...] = (),
     ) -> Recording:
         """End processing as `ready` or `failed`, release the lease, drop the live counter."""
+
+    async def delete(self, record_id: str) -> None:
+        """Forget the recording and its chunk rows (missing ids are ignored)."""
 
     async def ping(self) -> None:
         """Raise StorageError if the store cannot be reached."""

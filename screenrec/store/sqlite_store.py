@@ -243,11 +243,20 @@ class SqliteStore:
         limit: int,
         before: tuple[float, str] | None = None,
         states: tuple[RecordingState, ...] = (),
+        created_before: float | None = None,
+        updated_before: float | None = None,
     ) -> list[Recording]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         if before is not None:
             where.append("(created_at, id) < (?, ?)")
             params.extend(before)
+        if created_before is not None:
+            where.append("created_at < ?")
+            params.append(created_before)
+        if updated_before is not None:
+            where.append("updated_at < ?")
+            params.append(updated_before)
         if states:
             where.append(f"state IN ({','.join('?' * len(states))})")
             params.extend(str(s) for s in states)
@@ -258,6 +267,14 @@ class SqliteStore:
         params.append(limit)
         rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         return [_recording(r) for r in rows]
+
+    async def count_by_state(self) -> dict[RecordingState, int]:
+        rows = await self._run(
+            lambda conn: conn.execute(
+                "SELECT state, count(*) FROM recordings GROUP BY state"
+            ).fetchall()
+        )
+        return {RecordingState(state): n for state, n in rows}
 
     async def chunks(self, record_id: str) -> list[Chunk]:
         rows = await self._run(
@@ -351,6 +368,15 @@ class SqliteStore:
             return rec
 
         return await self._run(tx)
+
+    async def delete(self, record_id: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM chunks WHERE recording_id = ?", (record_id,))
+            conn.execute("DELETE FROM recordings WHERE id = ?", (record_id,))
+            conn.execute("COMMIT")
+
+        await self._run(tx)
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
