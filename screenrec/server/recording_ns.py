@@ -2,12 +2,13 @@
 
 Every answer is emitted as the spec's event (`started`, `chunkSaved`, `finished`) and returned
 as the acknowledgement. Errors become an `exception` event and an `{error: {...}}` ack here,
-and only here; the connection always stays up.
+and only here; the connection always stays up. Both paths report to the app's `Metrics`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import socketio
 
 from screenrec.errors import InvalidPayload, ScreenrecError
 from screenrec.models import status_document
+from screenrec.server.metrics import Metrics
 from screenrec.service import RecordingService
 
 log = logging.getLogger("screenrec.socketio")
@@ -55,8 +57,10 @@ def _answers(event: str, reply: str) -> Callable[[Handler], Callable[..., Awaita
 
     def wrap(handler: Handler) -> Callable[..., Awaitable[Any]]:
         async def on_event(self: RecordingNamespace, sid: str, *args: Any) -> dict[str, Any]:
+            began = time.perf_counter()
             try:
-                answer = await handler(self, sid, _payload(args))
+                payload = _payload(args)
+                answer = await handler(self, sid, payload)
             except ScreenrecError as exc:
                 return await self._fail(sid, event, args, exc)
             except Exception:
@@ -65,6 +69,7 @@ def _answers(event: str, reply: str) -> Callable[[Handler], Callable[..., Awaita
                     sid, event, args, ScreenrecError("internal error; see the server log")
                 )
             await self.emit(reply, answer, to=sid)
+            self.metrics.answered(event, payload, time.perf_counter() - began)
             return answer
 
         on_event.__name__ = f"on_{event}"
@@ -76,15 +81,17 @@ def _answers(event: str, reply: str) -> Callable[[Handler], Callable[..., Awaita
 class RecordingNamespace(socketio.AsyncNamespace):
     """`start`/`chunk`/`stop` over one RecordingService."""
 
-    def __init__(self, service: RecordingService) -> None:
+    def __init__(self, service: RecordingService, metrics: Metrics | None = None) -> None:
         super().__init__(NAMESPACE)
         self.service = service
+        self.metrics = metrics or Metrics()
 
     async def _fail(
         self, sid: str, event: str, args: tuple[Any, ...], exc: ScreenrecError
     ) -> dict[str, Any]:
         record_id = exc.record_id or _record_id_of(args)
         log.info("%s %s rejected: %s (%s)", event, record_id or "-", exc.code, exc.message)
+        self.metrics.failed(event, exc.code)
         await self.emit(
             "exception",
             {"status": "error", "event": event, "recordId": record_id, **exc.to_dict()},
@@ -94,10 +101,12 @@ class RecordingNamespace(socketio.AsyncNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         log.debug("connect %s from %s", sid, environ.get("REMOTE_ADDR"))
+        self.metrics.connected(+1)  # last: a refused connect never gets a disconnect
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         # Recordings stay open: the client may resume them, here or on another instance.
         log.debug("disconnect %s (%s)", sid, reason)
+        self.metrics.connected(-1)
 
     @_answers("start", "started")
     async def on_start(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
