@@ -9,18 +9,22 @@ import asyncio
 import json
 import logging
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from screenrec import __version__
-from screenrec.config import Settings, env_name
+from screenrec.config import Settings, env_name, parse_duration
 from screenrec.errors import ConfigError, NotFound, ScreenrecError
-from screenrec.models import Recording, RecordingState, status_document
+from screenrec.logs import setup_logging
+from screenrec.models import Recording, RecordingState, ranges, status_document
 
 T = TypeVar("T")
 
@@ -28,7 +32,6 @@ app = typer.Typer(
     name="screenrec",
     help="Self-hosted screen-recording server: Socket.IO ingest, one seekable final.webm.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_show_locals=False,
 )
 out = Console()
@@ -52,6 +55,13 @@ FinalizeTimeout = Annotated[
     str | None, _opt("finalize_timeout", "--finalize-timeout", "Limit for one ffmpeg run (600s).")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+States = Annotated[
+    list[RecordingState] | None,
+    typer.Option("--status", help="Only recordings in this state (repeat for several)."),
+]
+OlderThan = Annotated[
+    str | None, typer.Option("--older-than", help="Only recordings created longer ago (7d, 12h).")
+]
 
 
 def _settings(**options: Any) -> Settings:
@@ -60,6 +70,18 @@ def _settings(**options: Any) -> Settings:
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(2) from None
+
+
+def _seconds(text: str | None) -> float | None:
+    try:
+        return None if text is None else parse_duration(text)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from None
+
+
+def _exit_code(exc: ScreenrecError) -> int:
+    return 3 if isinstance(exc, NotFound) else 2 if isinstance(exc, ConfigError) else 1
 
 
 def _run_service(settings: Settings, call: Callable[[Any], Awaitable[T]]) -> T:
@@ -77,18 +99,11 @@ def _run_service(settings: Settings, call: Callable[[Any], Awaitable[T]]) -> T:
         return asyncio.run(go())
     except ScreenrecError as exc:
         err.print(f"[red]error:[/] {exc.message}")
-        code = 3 if isinstance(exc, NotFound) else 2 if isinstance(exc, ConfigError) else 1
-        raise typer.Exit(code) from None
+        raise typer.Exit(_exit_code(exc)) from None
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if level.lower() != "debug":
-        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
 
 
 def _version(value: bool) -> None:
@@ -125,8 +140,26 @@ def serve(
     ffmpeg: Ffmpeg = None,
     keep_chunks: KeepChunks = None,
     finalize_timeout: FinalizeTimeout = None,
+    stale_after: Annotated[
+        str | None,
+        _opt("stale_after", "--stale-after", "Finalize recordings idle this long (15m; 0 = off)."),
+    ] = None,
+    retention: Annotated[
+        str | None,
+        _opt("retention", "--retention", "Purge finished recordings older than this (off)."),
+    ] = None,
+    webhook_url: Annotated[
+        list[str] | None,
+        _opt("webhook_urls", "--webhook-url", "POST ready/failed events here (repeat)."),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None, _opt("webhook_secret", "--webhook-secret", "HMAC key for webhook signatures.")
+    ] = None,
     log_level: Annotated[
         str | None, _opt("log_level", "--log-level", "debug, info, warning or error.")
+    ] = None,
+    log_format: Annotated[
+        str | None, _opt("log_format", "--log-format", "text (default) or json.")
     ] = None,
 ) -> None:
     """Run the recording server (Socket.IO /recording + REST) until SIGINT or SIGTERM."""
@@ -141,9 +174,14 @@ def serve(
         ffmpeg=ffmpeg,
         keep_chunks=keep_chunks,
         finalize_timeout=finalize_timeout,
+        stale_after=stale_after,
+        retention=retention,
+        webhook_urls=",".join(webhook_url) if webhook_url else None,
+        webhook_secret=webhook_secret,
         log_level=log_level,
+        log_format=log_format,
     )
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     from screenrec.server import run
 
     def announce(url: str) -> None:
@@ -168,10 +206,11 @@ def serve(
 def _size(n: int | None) -> str:
     if n is None:
         return "-"
+    value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
     return str(n)
 
 
@@ -182,63 +221,109 @@ def _duration(ms: int | None) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
-def _state_style(state: RecordingState) -> str:
-    return {"ready": "green", "failed": "red", "processing": "yellow"}.get(state, "cyan")
+def _styled(state: RecordingState | str) -> str:
+    color = {"ready": "green", "failed": "red", "processing": "yellow"}.get(str(state), "cyan")
+    return f"[{color}]{state}[/]"
 
 
 @app.command("list")
 def list_(
+    status: States = None,
+    older_than: OlderThan = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
     data_dir: DataDir = None,
     redis_url: RedisUrl = None,
     storage: StorageOpt = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
     as_json: AsJson = False,
 ) -> None:
     """List recordings, newest first."""
     settings = _settings(data_dir=data_dir, redis_url=redis_url, storage=storage)
-    recs: list[Recording] = _run_service(settings, lambda s: s.list(limit=limit))
+    age = _seconds(older_than)
+    recs: list[Recording] = _run_service(
+        settings, lambda s: s.list(limit=limit, states=tuple(status or ()), older_than=age)
+    )
     if as_json:
-        out.print_json(json.dumps([status_document(r) for r in recs]))
+        _print_json([status_document(r) for r in recs])
         return
     table = Table("id", "status", "chunks", "size", "duration", "created", "last activity")
     for r in recs:
         doc = status_document(r)
         table.add_row(
-            r.record_id,
-            f"[{_state_style(r.state)}]{r.state}[/]",
-            str(r.chunks),
-            _size(r.final_bytes or r.bytes),
-            _duration(r.duration_ms),
-            str(doc["createdAt"]),
-            str(doc["updatedAt"]),
-        )
+            r.record_id, _styled(r.state), str(r.chunks), _size(r.final_bytes or r.bytes),
+            _duration(r.duration_ms), str(doc["createdAt"]), str(doc["updatedAt"]),
+        )  # fmt: skip
     out.print(table if recs else "no recordings")
+
+
+def _server_status(url: str, as_json: bool) -> None:
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=10) as resp:
+            doc = json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        err.print(f"[red]error:[/] {url} did not answer /healthz: {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        _print_json(doc)
+        return
+    table = Table(show_header=False, box=None)
+    for key in ("status", "version", "store", "storage"):
+        table.add_row(key, str(doc.get(key)))
+    table.add_row("capabilities", ", ".join(doc.get("capabilities", [])))
+    for key, value in doc.get("config", {}).items():
+        table.add_row(key, str(value))
+    out.print(table)
 
 
 @app.command()
 def status(
-    record_id: Annotated[str, typer.Argument(help="The recordId.")],
+    record_id: Annotated[str | None, typer.Argument(help="The recordId.")] = None,
+    server: Annotated[
+        str | None, typer.Option("--server", help="Ask a running server (its URL) instead.")
+    ] = None,
     data_dir: DataDir = None,
     redis_url: RedisUrl = None,
     storage: StorageOpt = None,
     as_json: AsJson = False,
 ) -> None:
-    """Show everything known about one recording."""
+    """Show everything known about one recording, or (--server URL) about a running server."""
+    if server:
+        _server_status(server, as_json)
+        return
+    if record_id is None:
+        err.print("[red]error:[/] give a recordId, or --server URL")
+        raise typer.Exit(2)
     settings = _settings(data_dir=data_dir, redis_url=redis_url, storage=storage)
-    rec: Recording = _run_service(settings, lambda s: s.status(record_id))
-    doc = status_document(rec)
+    found = _run_service(settings, lambda s: s.inspect(record_id))
+    doc = status_document(found.recording)
+    doc["chunkIndices"] = found.chunk_indices
+    if found.problems:
+        doc["problems"] = found.problems
+    if found.media is not None:
+        doc["videoCodec"], doc["audioCodec"] = found.media.video_codec, found.media.audio_codec
     if as_json:
-        out.print_json(json.dumps(doc))
+        _print_json(doc)
         return
     table = Table(show_header=False, box=None)
     for key, value in doc.items():
-        table.add_row(key, "\n".join(value) if isinstance(value, list) else str(value))
+        if key == "chunkIndices":
+            value = ranges(value) if value else "none on storage"
+        elif key == "status":
+            value = _styled(value)
+        elif isinstance(value, list):
+            value = "\n".join(map(str, value))
+        table.add_row(key, str(value))
     out.print(table)
 
 
 @app.command()
 def finalize(
-    record_ids: Annotated[list[str], typer.Argument(help="recordIds to finalize.")],
+    record_ids: Annotated[list[str] | None, typer.Argument(help="recordIds to finalize.")] = None,
+    stale: Annotated[
+        bool, typer.Option("--stale", help="Finalize every recording idle for --idle.")
+    ] = False,
+    idle: Annotated[
+        str | None, typer.Option("--idle", help="With --stale: idle this long (default 15m).")
+    ] = None,
     data_dir: DataDir = None,
     redis_url: RedisUrl = None,
     storage: StorageOpt = None,
@@ -247,35 +332,109 @@ def finalize(
     finalize_timeout: FinalizeTimeout = None,
     as_json: AsJson = False,
 ) -> None:
-    """Finalize recordings whose client never sent `stop` (same work as `stop`)."""
+    """Finalize recordings whose client never sent `stop` (the same work as `stop`).
+
+    Safe while the server runs: a recording is never finalized twice at once."""
+    if not record_ids and not stale:
+        err.print("[red]error:[/] give recordIds, or --stale")
+        raise typer.Exit(2)
     settings = _settings(
-        data_dir=data_dir,
-        redis_url=redis_url,
-        storage=storage,
-        ffmpeg=ffmpeg,
-        keep_chunks=keep_chunks,
-        finalize_timeout=finalize_timeout,
-    )
+        data_dir=data_dir, redis_url=redis_url, storage=storage, ffmpeg=ffmpeg,
+        keep_chunks=keep_chunks, finalize_timeout=finalize_timeout,
+    )  # fmt: skip
+    idle_for = _seconds(idle) if idle is not None else settings.stale_after
 
     async def each(service: Any) -> list[dict[str, Any]]:
+        ids = list(record_ids or [])
+        if stale:
+            ids += [r.record_id for r in await service.stale(idle_for) if r.record_id not in ids]
         results = []
-        for record_id in record_ids:
-            try:
-                results.append(status_document(await service.finalize(record_id)))
-            except ScreenrecError as exc:
-                results.append({"recordId": record_id, "status": "failed", **exc.to_dict()})
+        with Progress(console=err, transient=True, disable=as_json) as progress:
+            task = progress.add_task("finalizing", total=len(ids))
+            for record_id in ids:
+                progress.update(task, description=f"finalizing {record_id}")
+                try:
+                    results.append(status_document(await service.finalize(record_id)))
+                except ScreenrecError as exc:
+                    results.append({"recordId": record_id, "status": "failed", **exc.to_dict()})
+                progress.advance(task)
         return results
 
     results = _run_service(settings, each)
     if as_json:
-        out.print_json(json.dumps(results))
-    else:
-        for doc in results:
-            style = "green" if doc["status"] == "ready" else "red"
-            detail = doc.get("message") or doc.get("downloadUrl", "")
-            out.print(f"[{style}]{doc['status']}[/] {doc['recordId']} {detail}")
+        _print_json(results)
+    elif not results:
+        out.print("nothing to finalize")
+    for doc in [] if as_json else results:
+        detail = doc.get("message") or doc.get("downloadUrl", "")
+        warnings = "".join(f"\n  warning: {w}" for w in doc.get("warnings", []))
+        out.print(f"{_styled(doc['status'])} {doc['recordId']} {detail}{warnings}")
     if any(doc["status"] != "ready" for doc in results):
         raise typer.Exit(1)
+
+
+@app.command()
+def purge(
+    record_ids: Annotated[list[str] | None, typer.Argument(help="recordIds to delete.")] = None,
+    status: States = None,
+    older_than: OlderThan = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would go; delete nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also delete recordings still receiving chunks.")
+    ] = False,
+    data_dir: DataDir = None,
+    redis_url: RedisUrl = None,
+    storage: StorageOpt = None,
+    as_json: AsJson = False,
+) -> None:
+    """Delete recordings (files and state) by id, or by --older-than and/or --status."""
+    if not record_ids and not status and older_than is None:
+        err.print("[red]error:[/] give recordIds, --older-than or --status (or both)")
+        raise typer.Exit(2)
+    settings = _settings(data_dir=data_dir, redis_url=redis_url, storage=storage)
+    age = _seconds(older_than)
+
+    async def select(service: Any) -> list[Recording]:
+        if record_ids:
+            return [await service.status(rid) for rid in record_ids]
+        return await service.list(limit=100_000, states=tuple(status or ()), older_than=age)
+
+    chosen = _run_service(settings, select)
+    if not force:
+        live = [
+            r for r in chosen if r.state in (RecordingState.RECORDING, RecordingState.PROCESSING)
+        ]
+        if live and record_ids:
+            ids = ", ".join(r.record_id for r in live)
+            err.print(f"[red]error:[/] still receiving chunks: {ids} (use --force)")
+            raise typer.Exit(1)
+        chosen = [r for r in chosen if r not in live]
+    if not dry_run and chosen and not yes:
+        if not sys.stdin.isatty():
+            err.print("[red]error:[/] refusing to delete without a terminal to confirm: use --yes")
+            raise typer.Exit(2)
+        if not typer.confirm(f"Delete {len(chosen)} recording(s)?"):
+            raise typer.Exit(1)
+
+    async def remove(service: Any) -> list[dict[str, Any]]:
+        done = []
+        for rec in chosen:
+            freed = await service.purge(rec.record_id, force=force, dry_run=dry_run)
+            done.append({"recordId": rec.record_id, "status": str(rec.state), "bytes": freed})
+        return done
+
+    removed = _run_service(settings, remove)
+    total = sum(d["bytes"] for d in removed)
+    if as_json:
+        _print_json({"dryRun": dry_run, "recordings": removed, "bytesFreed": total})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for d in removed:
+        out.print(f"{verb} {d['recordId']} ({d['status']}, {_size(d['bytes'])})")
+    out.print(f"{verb} {len(removed)} recording(s), {_size(total)}")
 
 
 def main() -> None:

@@ -133,3 +133,14 @@ def status_document(rec: Recording) -> dict[str, object]:
     if rec.warnings:
         doc["warnings"] = list(rec.warnings)
     return doc
+
+
+def ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    parts: list[tuple[int, int]] = []
+    for n in sorted(numbers):
+        if parts and n == parts[-1][1] + 1:
+            parts[-1] = (parts[-1][0], n)
+        else:
+            parts.append((n, n))
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)

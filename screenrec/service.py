@@ -27,7 +27,14 @@ from screenrec.errors import (
     NotStarted,
     ScreenrecError,
 )
-from screenrec.models import Chunk, ChunkState, Recording, RecordingState, validate_record_id
+from screenrec.models import (
+    Chunk,
+    ChunkState,
+    Recording,
+    RecordingState,
+    ranges,
+    validate_record_id,
+)
 from screenrec.storage import Storage, open_storage
 from screenrec.store import StateStore, open_store
 
@@ -89,6 +96,20 @@ class RecordingService:
         await self.store.close()
         await self.storage.close()
 
+    def capabilities(self) -> list[str]:
+        """Optional features this service offers, for `/healthz` and `status --server`."""
+        caps = ["resume", "seq-idempotency", "ordered-acks", "stop-waits-for-chunks", "purge"]
+        if self.settings.stale_after > 0:
+            caps.append("stale-finalize")
+        if self.settings.retention is not None:
+            caps.append("retention")
+        if self.settings.webhook_urls:
+            caps.append("webhooks")
+        with suppress(ScreenrecError):
+            self.ffmpeg  # noqa: B018 - locating it is the check
+            caps.append("ffmpeg")
+        return caps
+
     @property
     def ffmpeg(self) -> str:
         """The ffmpeg binary, located on first use."""
@@ -106,8 +127,9 @@ class RecordingService:
             if not created:
                 rec = await self._repair_counter(rec)
         log.info(
-            "%s %s at index %d", "started" if created else "resumed", record_id, rec.next_index
-        )
+            "%s %s at index %d", "started" if created else "resumed", record_id, rec.next_index,
+            extra=_ctx(record_id),
+        )  # fmt: skip
         return rec
 
     async def _repair_counter(self, rec: Recording) -> Recording:
@@ -115,7 +137,10 @@ class RecordingService:
         stored = await self.storage.chunk_indices(rec.record_id)
         if stored and max(stored) >= rec.next_index:
             await self.store.ensure_next_index(rec.record_id, max(stored) + 1)
-            log.warning("%s: counter behind storage, moved to %d", rec.record_id, max(stored) + 1)
+            log.warning(
+                "%s: counter behind storage, moved to %d", rec.record_id, max(stored) + 1,
+                extra=_ctx(rec.record_id),
+            )  # fmt: skip
             return await self.status(rec.record_id)
         return rec
 
@@ -197,10 +222,7 @@ class RecordingService:
             raise NotStarted(f"recording {record_id} was never started", record_id=record_id)
         if expected_chunks is not None and rec.state == RecordingState.RECORDING:
             await self._await_stragglers(record_id, expected_chunks)
-        try:
-            return await self.finalize(record_id)
-        except Busy:
-            return await self._await_other_finalizer(record_id)
+        return await self.finalize(record_id)
 
     async def _await_other_finalizer(self, record_id: str) -> Recording:
         """Another process holds the finalize lease: wait for its outcome."""
@@ -223,15 +245,19 @@ class RecordingService:
             await asyncio.sleep(POLL_INTERVAL)
 
     async def finalize(self, record_id: str) -> Recording:
-        """Produce `final.webm` once: concurrent callers in this process share one run, other
-        processes get Busy until the lease ends; a ready recording is returned as it is."""
+        """Produce `final.webm` once: concurrent callers in this process share one run, and
+        while another process holds the lease this waits for its outcome. A ready recording
+        is returned as it is; a failed one is tried again."""
         validate_record_id(record_id)
         task = self._finalizing.get(record_id)
         if task is None:
             task = asyncio.create_task(self._finalize(record_id), name=f"finalize {record_id}")
             self._finalizing[record_id] = task
             task.add_done_callback(lambda _: self._finalizing.pop(record_id, None))
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except Busy:
+            return await self._await_other_finalizer(record_id)
 
     async def _finalize(self, record_id: str) -> Recording:
         started = time.monotonic()
@@ -242,7 +268,7 @@ class RecordingService:
         try:
             rec = await self._produce_final(record_id)
         except ScreenrecError as exc:
-            log.error("finalize %s failed: %s", record_id, exc.message)
+            log.error("finalize %s failed: %s", record_id, exc.message, extra=_ctx(record_id))
             failed = await self.store.finish(
                 record_id, RecordingState.FAILED, time.time(), error=exc.message
             )
@@ -251,7 +277,7 @@ class RecordingService:
         log.info(
             "finalized %s: %d chunks, %d bytes, %s ms of media in %.0f ms",
             record_id, rec.chunks, rec.final_bytes or 0, rec.duration_ms,
-            (time.monotonic() - started) * 1000,
+            (time.monotonic() - started) * 1000, extra=_ctx(record_id),
         )  # fmt: skip
         self._announce(rec, time.monotonic() - started)
         return rec
@@ -367,6 +393,29 @@ class RecordingService:
         is gone without `stop`."""
         return await self.list(limit=limit, states=(RecordingState.RECORDING,), idle_for=idle_for)
 
+    async def maintain(self) -> tuple[list[str], list[str]]:
+        """One housekeeping pass: finalize recordings idle for `stale_after`, purge finished
+        ones older than `retention`. Returns (finalized ids, purged ids); logs, never raises
+        for a single recording."""
+        finalized: list[str] = []
+        purged: list[str] = []
+        if self.settings.stale_after > 0:
+            for rec in await self.stale(self.settings.stale_after):
+                with suppress(ScreenrecError):  # failures are logged and kept in the status
+                    await self.finalize(rec.record_id)
+                    finalized.append(rec.record_id)
+        if self.settings.retention is not None:
+            done = (RecordingState.READY, RecordingState.FAILED)
+            for rec in await self.list(limit=1000, states=done, idle_for=self.settings.retention):
+                try:
+                    await self.purge(rec.record_id)
+                    purged.append(rec.record_id)
+                except ScreenrecError as exc:
+                    log.warning("retention: could not purge %s: %s", rec.record_id, exc.message)
+        if finalized or purged:
+            log.info("housekeeping: finalized %s; purged %s", finalized or "none", purged or "none")
+        return finalized, purged
+
     async def inspect(self, record_id: str) -> Inspection:
         """Everything known about one recording: its row, its chunks on disk and in the store,
         the gaps among them, and what ffmpeg says about the final."""
@@ -398,7 +447,7 @@ class RecordingService:
             return await self.storage.usage(record_id)
         freed = await self.storage.delete_recording(record_id)
         await self.store.delete(record_id)
-        log.info("purged %s (%d bytes)", record_id, freed)
+        log.info("purged %s (%d bytes)", record_id, freed, extra=_ctx(record_id))
         return freed
 
 
@@ -412,6 +461,11 @@ class Inspection:
     media: media.MediaInfo | None
 
 
+def _ctx(record_id: str) -> dict[str, str]:
+    """Log-record extras, so JSON logs carry the recording id as a field."""
+    return {"recordId": record_id}
+
+
 def plan_final(rows: list[Chunk], present: set[int]) -> tuple[list[int], list[str]]:
     """Order stored chunks for the final (by the client's seq when every chunk has one, else by
     arrival index) and describe what is missing. Returns (indices in order, warnings)."""
@@ -420,12 +474,12 @@ def plan_final(rows: list[Chunk], present: set[int]) -> tuple[list[int], list[st
     ordered_rows = sorted(rows, key=lambda c: c.seq if by_seq else c.index)
     lost = [c.index for c in ordered_rows if c.index not in present]
     if lost:
-        warnings.append(f"stored chunks missing from storage: {_ranges(lost)}")
+        warnings.append(f"stored chunks missing from storage: {ranges(lost)}")
     if by_seq:
         seqs = {c.seq for c in rows}
         gaps = [s for s in range(max(seqs) + 1) if s not in seqs]  # type: ignore[type-var]
         if gaps:
-            warnings.append(f"chunks never received (seq): {_ranges(gaps)}")
+            warnings.append(f"chunks never received (seq): {ranges(gaps)}")
     ordered = [c.index for c in ordered_rows if c.index in present]
     if ordered and ordered_rows[0].index not in present:
         raise FinalizeFailed("the first chunk (with the WebM header) is missing")
@@ -445,14 +499,3 @@ def describe_ffmpeg_warnings(lines: list[str]) -> list[str]:
         if text not in out:
             out.append(text)
     return out[:3]
-
-
-def _ranges(numbers: list[int]) -> str:
-    """[1, 2, 3, 7] -> '1-3, 7'."""
-    parts: list[tuple[int, int]] = []
-    for n in sorted(numbers):
-        if parts and n == parts[-1][1] + 1:
-            parts[-1] = (parts[-1][0], n)
-        else:
-            parts.append((n, n))
-    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)

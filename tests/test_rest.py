@@ -241,7 +241,11 @@ async def test_healthz_and_json_errors_for_unknown_routes(
 ) -> None:
     status, doc = await get_json(http, f"{server.url}/healthz")
     assert status == 200
-    assert doc == {"status": "ok", "store": "sqlite", "storage": "local", "version": __version__}
+    assert {k: doc[k] for k in ("status", "store", "storage", "version")} == {
+        "status": "ok", "store": "sqlite", "storage": "local", "version": __version__,
+    }  # fmt: skip
+    assert {"resume", "seq-idempotency", "ffmpeg", "stale-finalize"} <= set(doc["capabilities"])
+    assert doc["config"]["maxChunkBytes"] == 32 * 1024 * 1024
 
     for path in ("/nowhere", "/recordings/x/status/extra", "/recordings/download/"):
         status, doc = await get_json(http, f"{server.url}{path}")

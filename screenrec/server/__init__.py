@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 
 import socketio
 from aiohttp import web
@@ -35,12 +36,12 @@ def create_app(settings: Settings) -> web.Application:
         logger=False,
         engineio_logger=False,
     )
-    sio.register_namespace(RecordingNamespace(service))
+    meter = metrics.install(app, service)
+    sio.register_namespace(RecordingNamespace(service, meter))
     sio.attach(app)
     app[SERVICE] = service
     app[SIO] = sio
     app.add_routes(routes)
-    metrics.install(app, service)
     webhooks.install(app, settings, service)
     app.cleanup_ctx.append(_service_lifetime)
     app.on_shutdown.append(_disconnect_clients)
@@ -50,8 +51,26 @@ def create_app(settings: Settings) -> web.Application:
 async def _service_lifetime(app: web.Application) -> AsyncIterator[None]:
     service = app[SERVICE]
     await service.store.ping()  # fail at start-up, not on the first event
+    housekeeping = asyncio.create_task(_housekeeping(service), name="housekeeping")
     yield
+    housekeeping.cancel()
+    with suppress(asyncio.CancelledError):
+        await housekeeping
     await service.close()
+
+
+async def _housekeeping(service: RecordingService) -> None:
+    """Finalize stale recordings and apply retention, forever; one bad pass never stops it."""
+    settings = service.settings
+    if settings.stale_after <= 0 and settings.retention is None:
+        return
+    interval = min(60.0, max(0.5, settings.stale_after / 4)) if settings.stale_after > 0 else 60.0
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await service.maintain()
+        except Exception:
+            log.exception("housekeeping pass failed; trying again in %.0f s", interval)
 
 
 async def _disconnect_clients(app: web.Application) -> None:
@@ -59,7 +78,9 @@ async def _disconnect_clients(app: web.Application) -> None:
     sio = app[SIO]
     sockets = list(sio.eio.sockets.values())
     if sockets:  # engineio's disconnect-all fails on an empty set
-        await sio.eio.disconnect()
+        # Bounded: a client already hanging up leaves engineio waiting on a queue nobody reads.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(sio.eio.disconnect(), timeout=2.0)
     for socket in sockets:
         # Wake engineio's websocket writer so it closes the websocket now instead of waiting
         # for each client to hang up (python-engineio's own end-of-connection signal).

@@ -89,6 +89,15 @@ async def recording_status(request: web.Request) -> web.Response:
     return web.json_response(status_document(rec))
 
 
+@routes.delete("/recordings/{record_id}")
+async def delete_recording(request: web.Request) -> web.Response:
+    """Purge one recording; `?force=true` also deletes one that is still recording."""
+    force = request.query.get("force", "").lower() in ("1", "true", "yes")
+    record_id = request.match_info["record_id"]
+    freed = await request.app[SERVICE].purge(record_id, force=force)
+    return web.json_response({"recordId": record_id, "deleted": True, "bytesFreed": freed})
+
+
 @routes.get("/recordings/download/{key:.+}")
 async def download(request: web.Request) -> web.StreamResponse:
     """A final (or kept chunk) file, with Range, ETag and Content-Disposition."""
@@ -151,11 +160,21 @@ async def healthz(request: web.Request) -> web.Response:
     """Liveness and readiness: the store answers."""
     service = request.app[SERVICE]
     await service.store.ping()
+    settings = service.settings
     return web.json_response(
         {
             "status": "ok",
             "version": __version__,
             "store": service.store.name,
             "storage": service.storage.name,
+            "capabilities": service.capabilities(),
+            "config": {
+                "maxChunkBytes": settings.max_chunk_bytes,
+                "keepChunks": settings.keep_chunks,
+                "staleAfterSeconds": settings.stale_after,
+                "retentionSeconds": settings.retention,
+                "webhooks": len(settings.webhook_urls),
+                "corsOrigins": list(settings.cors_origins),
+            },
         }
     )

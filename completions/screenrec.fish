@@ -1,0 +1,1 @@
+complete --command screenrec --no-files --arguments "(env _SCREENREC_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) screenrec)" --condition "env _SCREENREC_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) screenrec"
