@@ -221,6 +221,11 @@ def _duration(ms: int | None) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
+def _when(iso_time: object) -> str:
+    """`2026-11-26T01:32:18.354Z` -> `2026-11-26 01:32:18` (UTC) for tables."""
+    return str(iso_time)[:19].replace("T", " ")
+
+
 def _styled(state: RecordingState | str) -> str:
     color = {"ready": "green", "failed": "red", "processing": "yellow"}.get(str(state), "cyan")
     return f"[{color}]{state}[/]"
@@ -250,7 +255,7 @@ def list_(
         doc = status_document(r)
         table.add_row(
             r.record_id, _styled(r.state), str(r.chunks), _size(r.final_bytes or r.bytes),
-            _duration(r.duration_ms), str(doc["createdAt"]), str(doc["updatedAt"]),
+            _duration(r.duration_ms), _when(doc["createdAt"]), _when(doc["updatedAt"]),
         )  # fmt: skip
     out.print(table if recs else "no recordings")
 
