@@ -83,7 +83,7 @@ class RecordingService:
         self._ffmpeg_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
         self._ffmpeg: str | None = None
         self._listeners: list[FinishedListener] = []
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[None]] = set()
 
     @classmethod
     def open(cls, settings: Settings) -> RecordingService:
@@ -289,14 +289,18 @@ class RecordingService:
 
     def _announce(self, rec: Recording, seconds: float) -> None:
         for listener in self._listeners:
-            task = asyncio.create_task(listener(rec, seconds))
-            self._background.add(task)
-            task.add_done_callback(self._listener_done)
+            self._in_background(listener(rec, seconds))
 
-    def _listener_done(self, task: asyncio.Task[None]) -> None:
+    def _in_background(self, work: Awaitable[None]) -> None:
+        """Run work after the caller's answer; `drain()` and `close()` wait for it."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Future[None]) -> None:
         self._background.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("a finished-recording listener failed: %r", exc)
+            log.error("background work failed: %r", exc)
 
     async def _settle_chunks(self, record_id: str) -> tuple[list[Chunk], set[int]]:
         """Wait for writes still in flight, then decide which pending rows made it."""
@@ -338,8 +342,8 @@ class RecordingService:
                     scratch,
                     timeout=self.settings.finalize_timeout,
                 )
-                info = await media.probe(self.ffmpeg, scratch)
-            if info.duration_ms is None:
+            duration_ms = await asyncio.to_thread(media.webm_duration_ms, scratch)
+            if duration_ms is None:
                 raise FinalizeFailed("ffmpeg produced a file without a duration")
             warnings.extend(describe_ffmpeg_warnings(lines))
             size = await self.storage.put_final(record_id, scratch)
@@ -350,12 +354,13 @@ class RecordingService:
             record_id,
             RecordingState.READY,
             time.time(),
-            duration_ms=info.duration_ms,
+            duration_ms=duration_ms,
             final_bytes=size,
             warnings=tuple(warnings),
         )
         if not self.settings.keep_chunks:
-            await self.storage.delete_chunks(record_id, present)
+            # After the answer: the final is durable, the chunks are only garbage now.
+            self._in_background(self.storage.delete_chunks(record_id, present))
         return rec
 
     # -- reading --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from screenrec.errors import ChunkExists, StorageError
 from screenrec.models import FINAL_NAME, chunk_name
 
 _CHUNK_FILE_RE = re.compile(r"chunk-(0|[1-9][0-9]*)\.webm")
-_READ_BLOCK = 1024 * 1024
+_READ_BATCH_BYTES = 4 * 1024 * 1024  # read per thread hop while finalizing
 
 
 def _fsync_dir(path: Path) -> None:
@@ -103,16 +103,29 @@ class LocalStorage:
 
     async def read_chunks(self, record_id: str, indices: list[int]) -> AsyncIterator[bytes]:
         directory = self._dir(record_id)
-        for index in indices:
+
+        def read_batch(start: int) -> list[bytes]:
+            # Whole files, several per thread hop, about _READ_BATCH_BYTES at a time (one file
+            # can be larger: a chunk is bounded by max_chunk_bytes).
+            out: list[bytes] = []
+            size = 0
+            for index in indices[start:]:
+                with open(directory / chunk_name(index), "rb") as handle:
+                    out.append(handle.read())
+                size += len(out[-1])
+                if size >= _READ_BATCH_BYTES:
+                    break
+            return out
+
+        position = 0
+        while position < len(indices):
             try:
-                handle = await asyncio.to_thread(open, directory / chunk_name(index), "rb")
+                blocks = await asyncio.to_thread(read_batch, position)
             except OSError as exc:
-                raise _storage_error(f"read chunk {index} of {record_id}", exc) from exc
-            try:
-                while block := await asyncio.to_thread(handle.read, _READ_BLOCK):
-                    yield block
-            finally:
-                handle.close()
+                raise _storage_error(f"read chunks of {record_id}", exc) from exc
+            position += len(blocks)
+            for block in blocks:
+                yield block
 
     def scratch_dir(self) -> Path:
         path = self.root / ".scratch"
