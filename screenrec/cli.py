@@ -442,6 +442,92 @@ def purge(
     out.print(f"{verb} {len(removed)} recording(s), {_size(total)}")
 
 
+@app.command()
+def simulate(
+    url: Annotated[
+        str, typer.Option("--url", help="Server: http://HOST:PORT, or ws://HOST:PORT/recording.")
+    ],
+    clients: Annotated[int, typer.Option("--clients", min=1, help="Concurrent recordings.")] = 1,
+    duration: Annotated[
+        str, typer.Option("--duration", help="Media per recording (90s, 2m).")
+    ] = "10s",
+    interval: Annotated[str, typer.Option("--interval", help="Timeslice: media per chunk.")] = "1s",
+    bitrate: Annotated[
+        str, typer.Option("--bitrate", help="Bitrate of the generated media (2M = 2 Mbit/s).")
+    ] = "2M",
+    chunk_bytes: Annotated[
+        str | None, typer.Option("--chunk-bytes", help="Fixed chunk size instead (256KiB).")
+    ] = None,
+    realtime: Annotated[
+        bool, typer.Option("--realtime", help="One chunk per interval, like a live recorder.")
+    ] = False,
+    window: Annotated[
+        int, typer.Option("--window", min=1, help="Chunks in flight without --realtime.")
+    ] = 1,
+    codec: Annotated[str, typer.Option("--codec", help="vp8 or vp9.")] = "vp8",
+    media_file: Annotated[
+        Path | None, typer.Option("--media", help="Stream this WebM instead of generating one.")
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Download each final and check it with ffmpeg.")
+    ] = False,
+    id_prefix: Annotated[
+        str, typer.Option("--id-prefix", help="recordIds are PREFIX-PID-RANDOM-N.")
+    ] = "sim",
+    answers: Annotated[
+        str, typer.Option("--answers", help="ack, or event for spec-only servers.")
+    ] = "ack",
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="Longest wait for any one answer.")
+    ] = "60s",
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the cut offsets.")] = 1,
+    ffmpeg: Ffmpeg = None,
+    as_json: AsJson = False,
+) -> None:
+    """Load a server with simulated MediaRecorder clients and report what it took.
+
+    Each client connects over websocket, starts a recording, streams a WebM (made once by ffmpeg
+    and cached) cut at arbitrary offsets, and stops. Exits 1 on any error, lost chunk, failed
+    recording or failed --verify, so `serve & simulate --verify` is a smoke test."""
+    from rich.markup import escape
+
+    from screenrec.config import parse_size
+    from screenrec.simulate import SimulateError, SimulateOptions, run_sync
+
+    try:
+        options = SimulateOptions(
+            url=url, clients=clients, duration=parse_duration(duration),
+            interval=parse_duration(interval), bitrate=parse_size(bitrate),
+            chunk_bytes=parse_size(chunk_bytes) if chunk_bytes else None, realtime=realtime,
+            window=window, codec=codec, media=media_file, verify=verify, id_prefix=id_prefix,
+            answers=answers, timeout=parse_duration(timeout), seed=seed, ffmpeg=ffmpeg,
+        )  # fmt: skip
+        options.check()
+    except (ConfigError, SimulateError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        if err.is_terminal:
+            with err.status("starting") as live:
+                report = run_sync(options, live.update)
+        else:
+            report = run_sync(options)
+    except (ScreenrecError, SimulateError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(_exit_code(exc) if isinstance(exc, ScreenrecError) else 1) from None
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        table = Table("simulate", url, show_header=True)
+        for label, value in report.rows():
+            table.add_row(label, value)
+        out.print(table)
+        for failure in report.failures:
+            out.print(f"[red]failed:[/] {escape(failure)}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
