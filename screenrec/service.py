@@ -32,6 +32,7 @@ from screenrec.models import (
     ChunkState,
     Recording,
     RecordingState,
+    Reservation,
     ranges,
     validate_record_id,
 )
@@ -124,16 +125,34 @@ class RecordingService:
         validate_record_id(record_id)
         async with self._order.hold(record_id):
             rec, created = await self.store.start(record_id, time.time())
-            if not created:
-                rec = await self._repair_counter(rec)
+            rec = await self._repair_counter(rec)
         log.info(
             "%s %s at index %d", "started" if created else "resumed", record_id, rec.next_index,
             extra=_ctx(record_id),
         )  # fmt: skip
         return rec
 
+    async def _recover(self, record_id: str) -> bool:
+        """The store does not know the recording but storage holds its chunks (the state store
+        lost data, e.g. Redis restarted empty): start it again past those chunks."""
+        if not await self.storage.chunk_indices(record_id):
+            return False
+        rec, _ = await self.store.start(record_id, time.time())
+        await self._repair_counter(rec)
+        log.warning("%s: state was lost, rebuilt from storage", record_id, extra=_ctx(record_id))
+        return True
+
+    async def _reserve(self, record_id: str, seq: int | None, size: int) -> Reservation:
+        try:
+            return await self.store.reserve_chunk(record_id, seq, size, time.time())
+        except NotStarted:
+            if not await self._recover(record_id):
+                raise
+            return await self.store.reserve_chunk(record_id, seq, size, time.time())
+
     async def _repair_counter(self, rec: Recording) -> Recording:
-        # If the counter lost commits (power cut), storage knows better: skip past its files.
+        # If the counter lost commits (a power cut, a Redis restart), storage knows better:
+        # skip past its files, so an index is never handed out twice.
         stored = await self.storage.chunk_indices(rec.record_id)
         if stored and max(stored) >= rec.next_index:
             await self.store.ensure_next_index(rec.record_id, max(stored) + 1)
@@ -157,7 +176,7 @@ class RecordingService:
         if seq is not None and not 0 <= seq <= MAX_SEQ:
             raise InvalidPayload(f"seq must be 0..{MAX_SEQ}, got {seq}", record_id=record_id)
         async with self._order.hold(record_id):
-            res = await self.store.reserve_chunk(record_id, seq, len(data), time.time())
+            res = await self._reserve(record_id, seq, len(data))
             if not res.duplicate:
                 pending = self._inflight[record_id]
                 previous = next(reversed(pending.values()), None)
@@ -165,7 +184,15 @@ class RecordingService:
         if res.duplicate:
             return await self._retry_chunk(record_id, res.index, res.state, data)
         try:
-            await self.storage.put_chunk(record_id, res.index, data)
+            try:
+                await self.storage.put_chunk(record_id, res.index, data)
+            except ChunkExists:
+                # The counter handed out an index storage already has: repair it, and let the
+                # client resend (nothing was acknowledged, nothing was overwritten).
+                rec = await self.store.get(record_id)
+                if rec is not None:
+                    await self._repair_counter(rec)
+                raise
             await self.store.commit_chunk(record_id, res.index, time.time())
             if previous is not None:
                 # Answer in index order: chunkSaved i means every chunk before i is stored too.
@@ -218,6 +245,8 @@ class RecordingService:
         validate_record_id(record_id)
         async with self._order.hold(record_id):
             rec = await self.store.get(record_id)  # ordered after every earlier reserve
+            if rec is None and await self._recover(record_id):
+                rec = await self.store.get(record_id)
         if rec is None:
             raise NotStarted(f"recording {record_id} was never started", record_id=record_id)
         if expected_chunks is not None and rec.state == RecordingState.RECORDING:
@@ -325,8 +354,12 @@ class RecordingService:
             stored=[i for i in pending if i in present],
             abandoned=[i for i in pending if i not in present],
         )
-        rows = [c for c in await self.store.chunks(record_id) if c.state == ChunkState.STORED]
-        return rows, present
+        rows = await self.store.chunks(record_id)
+        known = {c.index for c in rows}
+        # Chunks on storage with no row at all: the store lost them (a Redis restart); they
+        # were stored, so they were possibly acknowledged: keep them, in index order.
+        orphans = [Chunk(i, None, 0, ChunkState.STORED, 0.0) for i in present if i not in known]
+        return [c for c in rows if c.state == ChunkState.STORED] + orphans, present
 
     async def _produce_final(self, record_id: str) -> Recording:
         rows, present = await self._settle_chunks(record_id)

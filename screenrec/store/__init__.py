@@ -99,11 +99,14 @@ class StateStore(Protocol):
 def open_store(settings: Settings) -> StateStore:
     """The store the settings select: SQLite in the data dir unless Redis is configured."""
     if settings.redis_url:
-        raise ConfigError(
-            "the Redis state store is not available in this version of screenrec; "
-            "unset REDIS_HOST and SCREENREC_REDIS_URL (and --redis-url) to use the embedded "
-            "SQLite store"
-        )
+        if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"--redis-url must start with redis://, rediss:// or unix://, "
+                f"got {settings.redis_url!r}"
+            )
+        from screenrec.store.redis_store import RedisStore
+
+        return RedisStore(settings.redis_url)
     from screenrec.store.sqlite_store import SqliteStore
 
     return SqliteStore(settings.data_dir / "state.sqlite3")

@@ -1,0 +1,273 @@
+"""RedisStore: recording state shared by every instance, in Redis, changed only by Lua scripts.
+
+Keys (every one built in `_Keys`): the spec's counter `recording:{id}:chunk_index` (set to 0 on
+start, INCR per chunk, deleted after finalize) and, under `screenrec:`, a hash per recording, a
+hash of chunk rows, a hash seq -> index, a finalize lease (SET NX PX) and a sorted set of ids.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from screenrec.errors import AlreadyFinished, Busy, InvalidPayload, NotStarted, StorageError
+from screenrec.models import Chunk, ChunkState, Recording, RecordingState, Reservation
+from screenrec.store import redis_scripts as lua
+
+PREFIX = "screenrec:"
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """Every key of one recording, in one place."""
+
+    record_id: str
+
+    @property
+    def counter(self) -> str:
+        return f"recording:{self.record_id}:chunk_index"  # the spec's key, exactly
+
+    @property
+    def recording(self) -> str:
+        return f"{PREFIX}recording:{self.record_id}"
+
+    @property
+    def chunks(self) -> str:
+        return f"{PREFIX}chunks:{self.record_id}"
+
+    @property
+    def seqs(self) -> str:
+        return f"{PREFIX}seqs:{self.record_id}"
+
+    @property
+    def lease(self) -> str:
+        return f"{PREFIX}lease:{self.record_id}"
+
+    def all(self) -> list[str]:
+        return [self.recording, self.counter, self.chunks, self.seqs, self.lease, ALL_IDS]
+
+
+ALL_IDS = f"{PREFIX}recordings"  # sorted set: created_at -> id
+
+
+def _recording(record_id: str, fields: dict[str, str], counter: str | None) -> Recording:
+    def num(name: str) -> int | None:
+        return int(fields[name]) if fields.get(name) not in (None, "") else None
+
+    warnings = fields.get("warnings") or ""
+    return Recording(
+        record_id=record_id,
+        state=RecordingState(fields["state"]),
+        next_index=int(counter) if counter is not None else (num("next_index") or 0),
+        chunks=num("chunks") or 0,
+        bytes=num("bytes") or 0,
+        created_at=float(fields["created_at"]),
+        updated_at=float(fields["updated_at"]),
+        duration_ms=num("duration_ms"),
+        final_bytes=num("final_bytes"),
+        error=fields.get("error") or None,
+        warnings=tuple(warnings.split("\n")) if warnings else (),
+    )
+
+
+def _chunk(index: str, row: str) -> Chunk:
+    seq, size, state, created = row.split("|")
+    return Chunk(
+        int(index), int(seq) if seq else None, int(size), ChunkState(state), float(created)
+    )
+
+
+class RedisStore:
+    """StateStore over Redis with a blocking connection pool (redis-py 8 raises, not waits,
+    when a plain pool is full: FACTS.md section 7)."""
+
+    name = "redis"
+
+    def __init__(self, url: str, *, max_connections: int = 64) -> None:
+        self.url = url
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=20, decode_responses=True
+        )
+        self._redis = aioredis.Redis(connection_pool=pool)
+        self._scripts = {
+            name: self._redis.register_script(src) for name, src in lua.SCRIPTS.items()
+        }
+        self._leases: dict[str, str] = {}
+
+    async def _call(self, script: str, keys: _Keys, *args: Any) -> Any:
+        try:
+            return await self._scripts[script](keys=keys.all(), args=[keys.record_id, *args])
+        except RedisError as exc:
+            raise StorageError(f"state store (redis): {exc}") from exc
+
+    async def _do(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except RedisError as exc:
+            raise StorageError(f"state store (redis): {exc}") from exc
+
+    @staticmethod
+    def _refuse(record_id: str, answer: list[Any]) -> None:
+        """Turn a script's refusal (`[-2]` unknown, `[-1, state]` not live) into our errors."""
+        if answer[0] == -2:
+            raise NotStarted(f"recording {record_id} was never started", record_id=record_id)
+        if answer[0] == -1:
+            raise AlreadyFinished(f"recording {record_id} is {answer[1]}", record_id=record_id)
+
+    async def start(self, record_id: str, now: float) -> tuple[Recording, bool]:
+        answer = await self._call("start", _Keys(record_id), now)
+        self._refuse(record_id, answer)
+        rec = await self.get(record_id)
+        assert rec is not None
+        return rec, answer[0] == 1
+
+    async def reserve_chunk(
+        self, record_id: str, seq: int | None, size: int, now: float
+    ) -> Reservation:
+        seq_arg = "" if seq is None else str(seq)
+        answer = await self._call("reserve", _Keys(record_id), seq_arg, size, now)
+        self._refuse(record_id, answer)
+        if answer[0] == 1:
+            if int(answer[2]) != size:
+                raise InvalidPayload(
+                    f"seq {seq} was already received with {answer[2]} bytes, not {size}",
+                    record_id=record_id,
+                )
+            return Reservation(int(answer[1]), duplicate=True, state=ChunkState(answer[3]))
+        return Reservation(int(answer[1]), duplicate=False, state=ChunkState.PENDING)
+
+    async def commit_chunk(self, record_id: str, index: int, now: float) -> None:
+        if await self._call("commit", _Keys(record_id), index, now) != 1:
+            raise AlreadyFinished(
+                f"recording {record_id} was finalized before chunk {index} was stored",
+                record_id=record_id,
+            )
+
+    async def release_chunk(self, record_id: str, index: int) -> None:
+        await self._call("release", _Keys(record_id), index)
+
+    async def ensure_next_index(self, record_id: str, next_index: int) -> None:
+        await self._call("ensure_next", _Keys(record_id), next_index)
+
+    async def get(self, record_id: str) -> Recording | None:
+        keys = _Keys(record_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(keys.recording).get(keys.counter)
+            fields, counter = await self._do(pipe.execute())
+        return _recording(record_id, fields, counter) if fields else None
+
+    async def _many(self, ids: list[str]) -> list[Recording]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for record_id in ids:
+                keys = _Keys(record_id)
+                pipe.hgetall(keys.recording).get(keys.counter)
+            replies = await self._do(pipe.execute())
+        return [
+            _recording(rid, replies[2 * i], replies[2 * i + 1])
+            for i, rid in enumerate(ids)
+            if replies[2 * i]
+        ]
+
+    async def list(
+        self,
+        *,
+        limit: int,
+        before: tuple[float, str] | None = None,
+        states: tuple[RecordingState, ...] = (),
+        created_before: float | None = None,
+        updated_before: float | None = None,
+    ) -> list[Recording]:
+        pairs = await self._do(self._redis.zrevrange(ALL_IDS, 0, -1, withscores=True))
+        pairs.sort(key=lambda p: (p[1], p[0]), reverse=True)  # newest first, ties by id
+        if before is not None:
+            pairs = [p for p in pairs if (p[1], p[0]) < before]
+        if created_before is not None:
+            pairs = [p for p in pairs if p[1] < created_before]
+        out: list[Recording] = []
+        for start in range(0, len(pairs), 500):
+            for rec in await self._many([rid for rid, _ in pairs[start : start + 500]]):
+                if states and rec.state not in states:
+                    continue
+                if updated_before is not None and rec.updated_at >= updated_before:
+                    continue
+                out.append(rec)
+                if len(out) == limit:
+                    return out
+        return out
+
+    async def count_by_state(self) -> dict[RecordingState, int]:
+        ids = await self._do(self._redis.zrange(ALL_IDS, 0, -1))
+        counts: dict[RecordingState, int] = {}
+        for rec in await self._many(ids):
+            counts[rec.state] = counts.get(rec.state, 0) + 1
+        return counts
+
+    async def chunks(self, record_id: str) -> list[Chunk]:
+        rows = await self._do(self._redis.hgetall(_Keys(record_id).chunks))
+        return sorted((_chunk(i, row) for i, row in rows.items()), key=lambda c: c.index)
+
+    async def begin_finalize(
+        self, record_id: str, lease_seconds: float, now: float
+    ) -> tuple[Recording, bool]:
+        token = uuid.uuid4().hex
+        answer = await self._call("begin", _Keys(record_id), token, int(lease_seconds * 1000), now)
+        if answer[0] == -2:
+            raise NotStarted(f"recording {record_id} was never started", record_id=record_id)
+        if answer[0] == -3:
+            raise Busy(f"recording {record_id} is being finalized elsewhere", record_id=record_id)
+        if answer[0] == 1:
+            self._leases[record_id] = token
+        rec = await self.get(record_id)
+        assert rec is not None
+        return rec, answer[0] == 1
+
+    async def seal(self, record_id: str, stored: list[int], abandoned: list[int]) -> None:
+        await self._call(
+            "seal", _Keys(record_id), ",".join(map(str, stored)), ",".join(map(str, abandoned))
+        )
+
+    async def finish(
+        self,
+        record_id: str,
+        state: RecordingState,
+        now: float,
+        *,
+        duration_ms: int | None = None,
+        final_bytes: int | None = None,
+        error: str | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> Recording:
+        token = self._leases.pop(record_id, "")
+        answer = await self._call(
+            "finish", _Keys(record_id), token, str(state), now,
+            "" if duration_ms is None else duration_ms,
+            "" if final_bytes is None else final_bytes,
+            error or "", "\n".join(warnings),
+        )  # fmt: skip
+        self._refuse(record_id, answer)
+        rec = await self.get(record_id)
+        if rec is None:
+            raise NotStarted(f"recording {record_id} vanished", record_id=record_id)
+        return rec
+
+    async def delete(self, record_id: str) -> None:
+        keys = _Keys(record_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.recording, keys.counter, keys.chunks, keys.seqs, keys.lease)
+            pipe.zrem(ALL_IDS, record_id)
+            await self._do(pipe.execute())
+
+    async def ping(self) -> None:
+        started = time.monotonic()
+        await self._do(self._redis.ping())
+        if time.monotonic() - started > 5:
+            raise StorageError("state store (redis) answers too slowly")
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()
