@@ -135,7 +135,7 @@ class RecordingService:
     async def _recover(self, record_id: str) -> bool:
         """The store does not know the recording but storage holds its chunks (the state store
         lost data, e.g. Redis restarted empty): start it again past those chunks."""
-        if not await self.storage.chunk_indices(record_id):
+        if not await self.storage.chunk_sizes(record_id):
             return False
         rec, _ = await self.store.start(record_id, time.time())
         await self._repair_counter(rec)
@@ -153,7 +153,7 @@ class RecordingService:
     async def _repair_counter(self, rec: Recording) -> Recording:
         # If the counter lost commits (a power cut, a Redis restart), storage knows better:
         # skip past its files, so an index is never handed out twice.
-        stored = await self.storage.chunk_indices(rec.record_id)
+        stored = await self.storage.chunk_sizes(rec.record_id)
         if stored and max(stored) >= rec.next_index:
             await self.store.ensure_next_index(rec.record_id, max(stored) + 1)
             log.warning(
@@ -347,19 +347,19 @@ class RecordingService:
             if not young or time.monotonic() > deadline:
                 break
             await asyncio.sleep(POLL_INTERVAL)
-        present = await self.storage.chunk_indices(record_id)
+        present = await self.storage.chunk_sizes(record_id)
         pending = [c.index for c in rows if c.state == ChunkState.PENDING]
+        known = {c.index for c in rows}
         await self.store.seal(
             record_id,
             stored=[i for i in pending if i in present],
             abandoned=[i for i in pending if i not in present],
+            # On storage with no row: the store lost them (a Redis restart). They were stored,
+            # so possibly acknowledged: they count.
+            adopted={i: size for i, size in present.items() if i not in known},
         )
         rows = await self.store.chunks(record_id)
-        known = {c.index for c in rows}
-        # Chunks on storage with no row at all: the store lost them (a Redis restart); they
-        # were stored, so they were possibly acknowledged: keep them, in index order.
-        orphans = [Chunk(i, None, 0, ChunkState.STORED, 0.0) for i in present if i not in known]
-        return [c for c in rows if c.state == ChunkState.STORED] + orphans, present
+        return [c for c in rows if c.state == ChunkState.STORED], set(present)
 
     async def _produce_final(self, record_id: str) -> Recording:
         rows, present = await self._settle_chunks(record_id)
@@ -459,7 +459,7 @@ class RecordingService:
         the gaps among them, and what ffmpeg says about the final."""
         rec = await self.status(record_id)
         rows = await self.store.chunks(record_id)
-        present = await self.storage.chunk_indices(record_id)
+        present = await self.storage.chunk_sizes(record_id)
         stored = [c for c in rows if c.state == ChunkState.STORED]
         _, warnings = plan_final(stored, present) if stored else ([], [])
         info = None

@@ -321,6 +321,7 @@ class RedisServer:
         """Restart empty on the same port (Redis lost its state)."""
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        workdir.mkdir(parents=True, exist_ok=True)
         self.proc = _spawn_redis(self.port, workdir)
 
 

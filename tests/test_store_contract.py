@@ -163,3 +163,18 @@ async def test_redis_uses_the_spec_counter_key(redis_server: RedisServer) -> Non
     finally:
         await store.close()
         await client.aclose()
+
+
+async def test_seal_adopts_chunks_the_store_lost(store: StateStore) -> None:
+    await store.start("lost", 1.0)
+    await store.reserve_chunk("lost", None, 10, 1.0)  # index 0, pending, never stored
+    await store.begin_finalize("lost", 60, 2.0)
+    await store.seal("lost", stored=[], abandoned=[0], adopted={3: 30, 4: 40})
+    rows = {c.index: (c.state, c.size, c.seq) for c in await store.chunks("lost")}
+    assert rows == {
+        0: (ChunkState.ABANDONED, 10, None),
+        3: (ChunkState.STORED, 30, None),
+        4: (ChunkState.STORED, 40, None),
+    }
+    rec = await store.get("lost")
+    assert rec is not None and (rec.chunks, rec.bytes) == (2, 70)

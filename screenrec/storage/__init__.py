@@ -22,8 +22,8 @@ class Storage(Protocol):
         """Store a chunk durably (on return it survives a crash). Create-only: raises ChunkExists
         if that index is already stored, StorageError on any other failure."""
 
-    async def chunk_indices(self, record_id: str) -> set[int]:
-        """The indices of every chunk stored for the recording (empty if none)."""
+    async def chunk_sizes(self, record_id: str) -> dict[int, int]:
+        """Index -> size of every chunk stored for the recording (empty if none)."""
 
     def read_chunks(self, record_id: str, indices: list[int]) -> AsyncIterator[bytes]:
         """The chunks' bytes in the given order, in blocks (constant memory).

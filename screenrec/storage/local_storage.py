@@ -88,13 +88,17 @@ class LocalStorage:
             self._known_dirs.discard(record_id)
             raise _storage_error(f"store chunk {index} of {record_id}", exc) from exc
 
-    async def chunk_indices(self, record_id: str) -> set[int]:
-        def scan() -> set[int]:
+    async def chunk_sizes(self, record_id: str) -> dict[int, int]:
+        def scan() -> dict[int, int]:
             try:
-                names = os.listdir(self._dir(record_id))
+                entries = list(os.scandir(self._dir(record_id)))
             except FileNotFoundError:
-                return set()
-            return {int(m.group(1)) for n in names if (m := _CHUNK_FILE_RE.fullmatch(n))}
+                return {}
+            return {
+                int(m.group(1)): entry.stat().st_size
+                for entry in entries
+                if (m := _CHUNK_FILE_RE.fullmatch(entry.name))
+            }
 
         try:
             return await asyncio.to_thread(scan)

@@ -70,8 +70,15 @@ class StateStore(Protocol):
 
         Raises NotStarted (unknown id) or Busy (someone else holds an unexpired lease)."""
 
-    async def seal(self, record_id: str, stored: list[int], abandoned: list[int]) -> None:
-        """Settle pending rows before finalize: `stored` ones count, `abandoned` ones never will."""
+    async def seal(
+        self,
+        record_id: str,
+        stored: list[int],
+        abandoned: list[int],
+        adopted: dict[int, int] | None = None,
+    ) -> None:
+        """Settle pending rows before finalize: `stored` ones count, `abandoned` ones never
+        will; `adopted` (index -> size) are stored chunks the store has no row for."""
 
     async def finish(
         self,

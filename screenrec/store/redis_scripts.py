@@ -108,6 +108,9 @@ local function mark(list, to)
 end
 mark(ARGV[2], 'stored')
 mark(ARGV[3], 'abandoned')
+for idx, size in string.gmatch(ARGV[4], '(%d+):(%d+)') do
+  redis.call('HSETNX', KEYS[3], idx, '|' .. size .. '|stored|0')
+end
 local chunks, bytes = 0, 0
 for _, row in ipairs(redis.call('HVALS', KEYS[3])) do
   local _, _, size, state = string.find(row, '^[^|]*|([^|]*)|([^|]*)|')

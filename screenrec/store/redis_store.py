@@ -7,19 +7,24 @@ hash of chunk rows, a hash seq -> index, a finalize lease (SET NX PX) and a sort
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from screenrec.errors import AlreadyFinished, Busy, InvalidPayload, NotStarted, StorageError
 from screenrec.models import Chunk, ChunkState, Recording, RecordingState, Reservation
 from screenrec.store import redis_scripts as lua
 
 PREFIX = "screenrec:"
+_ATTEMPTS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,16 +105,32 @@ class RedisStore:
         self._leases: dict[str, str] = {}
 
     async def _call(self, script: str, keys: _Keys, *args: Any) -> Any:
-        try:
-            return await self._scripts[script](keys=keys.all(), args=[keys.record_id, *args])
-        except RedisError as exc:
-            raise StorageError(f"state store (redis): {exc}") from exc
+        run = self._scripts[script]
+        return await self._do(lambda: run(keys=keys.all(), args=[keys.record_id, *args]))
 
-    async def _do(self, coro: Any) -> Any:
-        try:
-            return await coro
-        except RedisError as exc:
-            raise StorageError(f"state store (redis): {exc}") from exc
+    async def _do(self, make: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one Redis call; a connection that broke (Redis restarted, failed over) is
+        retried on a fresh one a few times, then it is a StorageError."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                return await make()
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if attempt == _ATTEMPTS - 1:
+                    raise StorageError(f"state store (redis): {exc}") from exc
+                await asyncio.sleep(0.05 * 2**attempt)
+            except RedisError as exc:
+                raise StorageError(f"state store (redis): {exc}") from exc
+        raise AssertionError("unreachable")
+
+    async def _pipeline(self, build: Callable[[Any], Any], *, transaction: bool = False) -> Any:
+        """Build and run a pipeline; rebuilt on every attempt (a failed one is emptied)."""
+
+        async def run() -> Any:
+            async with self._redis.pipeline(transaction=transaction) as pipe:
+                build(pipe)
+                return await pipe.execute()
+
+        return await self._do(run)
 
     @staticmethod
     def _refuse(record_id: str, answer: list[Any]) -> None:
@@ -156,17 +177,18 @@ class RedisStore:
 
     async def get(self, record_id: str) -> Recording | None:
         keys = _Keys(record_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(keys.recording).get(keys.counter)
-            fields, counter = await self._do(pipe.execute())
+        fields, counter = await self._pipeline(
+            lambda pipe: pipe.hgetall(keys.recording).get(keys.counter)
+        )
         return _recording(record_id, fields, counter) if fields else None
 
     async def _many(self, ids: list[str]) -> list[Recording]:
-        async with self._redis.pipeline(transaction=False) as pipe:
+        def build(pipe: Any) -> None:
             for record_id in ids:
                 keys = _Keys(record_id)
                 pipe.hgetall(keys.recording).get(keys.counter)
-            replies = await self._do(pipe.execute())
+
+        replies = await self._pipeline(build)
         return [
             _recording(rid, replies[2 * i], replies[2 * i + 1])
             for i, rid in enumerate(ids)
@@ -182,7 +204,7 @@ class RedisStore:
         created_before: float | None = None,
         updated_before: float | None = None,
     ) -> list[Recording]:
-        pairs = await self._do(self._redis.zrevrange(ALL_IDS, 0, -1, withscores=True))
+        pairs = await self._do(lambda: self._redis.zrevrange(ALL_IDS, 0, -1, withscores=True))
         pairs.sort(key=lambda p: (p[1], p[0]), reverse=True)  # newest first, ties by id
         if before is not None:
             pairs = [p for p in pairs if (p[1], p[0]) < before]
@@ -201,14 +223,14 @@ class RedisStore:
         return out
 
     async def count_by_state(self) -> dict[RecordingState, int]:
-        ids = await self._do(self._redis.zrange(ALL_IDS, 0, -1))
+        ids = await self._do(lambda: self._redis.zrange(ALL_IDS, 0, -1))
         counts: dict[RecordingState, int] = {}
         for rec in await self._many(ids):
             counts[rec.state] = counts.get(rec.state, 0) + 1
         return counts
 
     async def chunks(self, record_id: str) -> list[Chunk]:
-        rows = await self._do(self._redis.hgetall(_Keys(record_id).chunks))
+        rows = await self._do(lambda: self._redis.hgetall(_Keys(record_id).chunks))
         return sorted((_chunk(i, row) for i, row in rows.items()), key=lambda c: c.index)
 
     async def begin_finalize(
@@ -226,10 +248,17 @@ class RedisStore:
         assert rec is not None
         return rec, answer[0] == 1
 
-    async def seal(self, record_id: str, stored: list[int], abandoned: list[int]) -> None:
+    async def seal(
+        self,
+        record_id: str,
+        stored: list[int],
+        abandoned: list[int],
+        adopted: dict[int, int] | None = None,
+    ) -> None:
         await self._call(
-            "seal", _Keys(record_id), ",".join(map(str, stored)), ",".join(map(str, abandoned))
-        )
+            "seal", _Keys(record_id), ",".join(map(str, stored)), ",".join(map(str, abandoned)),
+            ",".join(f"{i}:{size}" for i, size in (adopted or {}).items()),
+        )  # fmt: skip
 
     async def finish(
         self,
@@ -257,14 +286,16 @@ class RedisStore:
 
     async def delete(self, record_id: str) -> None:
         keys = _Keys(record_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.recording, keys.counter, keys.chunks, keys.seqs, keys.lease)
-            pipe.zrem(ALL_IDS, record_id)
-            await self._do(pipe.execute())
+        await self._pipeline(
+            lambda pipe: pipe.delete(
+                keys.recording, keys.counter, keys.chunks, keys.seqs, keys.lease
+            ).zrem(ALL_IDS, record_id),
+            transaction=True,
+        )
 
     async def ping(self) -> None:
         started = time.monotonic()
-        await self._do(self._redis.ping())
+        await self._do(lambda: self._redis.ping())
         if time.monotonic() - started > 5:
             raise StorageError("state store (redis) answers too slowly")
 

@@ -318,9 +318,20 @@ class SqliteStore:
 
         return await self._run(tx)
 
-    async def seal(self, record_id: str, stored: list[int], abandoned: list[int]) -> None:
+    async def seal(
+        self,
+        record_id: str,
+        stored: list[int],
+        abandoned: list[int],
+        adopted: dict[int, int] | None = None,
+    ) -> None:
         def tx(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT OR IGNORE INTO chunks (recording_id, idx, seq, size, state, created_at) "
+                "VALUES (?, ?, NULL, ?, ?, 0)",
+                [(record_id, i, size, ChunkState.STORED) for i, size in (adopted or {}).items()],
+            )
             for state, indices in ((ChunkState.STORED, stored), (ChunkState.ABANDONED, abandoned)):
                 conn.executemany(
                     "UPDATE chunks SET state = ? WHERE recording_id = ? AND idx = ? AND state = ?",
