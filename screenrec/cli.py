@@ -45,7 +45,17 @@ def _opt(name: str, flag: str, help: str, **kwargs: Any) -> Any:
 # Options shared by every command that touches recordings (the same ones as `serve`).
 DataDir = Annotated[Path | None, _opt("data_dir", "--data-dir", "State and recordings directory.")]
 RedisUrl = Annotated[str | None, _opt("redis_url", "--redis-url", "Redis state store URL.")]
-StorageOpt = Annotated[str | None, _opt("storage", "--storage", "Media storage directory.")]
+StorageOpt = Annotated[
+    str | None, _opt("storage", "--storage", "Media storage: a directory or s3://bucket/prefix.")
+]
+S3EndpointUrl = Annotated[
+    str | None, _opt("s3_endpoint_url", "--s3-endpoint-url", "S3-compatible endpoint (AWS).")
+]
+S3Region = Annotated[str | None, _opt("s3_region", "--s3-region", "S3 region (AWS config).")]
+S3Presign = Annotated[
+    bool | None,
+    _opt("s3_presign", "--s3-presign/--no-s3-presign", "Redirect downloads to presigned URLs."),
+]
 Ffmpeg = Annotated[str | None, _opt("ffmpeg", "--ffmpeg", "ffmpeg binary to run.")]
 KeepChunks = Annotated[
     bool | None,
@@ -130,6 +140,9 @@ def serve(
     data_dir: DataDir = None,
     redis_url: RedisUrl = None,
     storage: StorageOpt = None,
+    s3_endpoint_url: S3EndpointUrl = None,
+    s3_region: S3Region = None,
+    s3_presign: S3Presign = None,
     cors_origin: Annotated[
         list[str] | None,
         _opt("cors_origins", "--cors-origin", "Allowed origin (repeat; default all)."),
@@ -169,6 +182,9 @@ def serve(
         data_dir=data_dir,
         redis_url=redis_url,
         storage=storage,
+        s3_endpoint_url=s3_endpoint_url,
+        s3_region=s3_region,
+        s3_presign=s3_presign,
         cors_origins=",".join(cors_origin) if cors_origin else None,
         max_chunk_bytes=max_chunk_bytes,
         ffmpeg=ffmpeg,
@@ -239,10 +255,16 @@ def list_(
     data_dir: DataDir = None,
     redis_url: RedisUrl = None,
     storage: StorageOpt = None,
+    s3_endpoint_url: S3EndpointUrl = None,
+    s3_region: S3Region = None,
+    s3_presign: S3Presign = None,
     as_json: AsJson = False,
 ) -> None:
     """List recordings, newest first."""
-    settings = _settings(data_dir=data_dir, redis_url=redis_url, storage=storage)
+    settings = _settings(
+        data_dir=data_dir, redis_url=redis_url, storage=storage, s3_endpoint_url=s3_endpoint_url,
+        s3_region=s3_region, s3_presign=s3_presign,
+    )  # fmt: skip
     age = _seconds(older_than)
     recs: list[Recording] = _run_service(
         settings, lambda s: s.list(limit=limit, states=tuple(status or ()), older_than=age)
@@ -288,6 +310,9 @@ def status(
     data_dir: DataDir = None,
     redis_url: RedisUrl = None,
     storage: StorageOpt = None,
+    s3_endpoint_url: S3EndpointUrl = None,
+    s3_region: S3Region = None,
+    s3_presign: S3Presign = None,
     as_json: AsJson = False,
 ) -> None:
     """Show everything known about one recording, or (--server URL) about a running server."""
@@ -297,7 +322,10 @@ def status(
     if record_id is None:
         err.print("[red]error:[/] give a recordId, or --server URL")
         raise typer.Exit(2)
-    settings = _settings(data_dir=data_dir, redis_url=redis_url, storage=storage)
+    settings = _settings(
+        data_dir=data_dir, redis_url=redis_url, storage=storage, s3_endpoint_url=s3_endpoint_url,
+        s3_region=s3_region, s3_presign=s3_presign,
+    )  # fmt: skip
     found = _run_service(settings, lambda s: s.inspect(record_id))
     doc = status_document(found.recording)
     doc["chunkIndices"] = found.chunk_indices
@@ -332,6 +360,9 @@ def finalize(
     data_dir: DataDir = None,
     redis_url: RedisUrl = None,
     storage: StorageOpt = None,
+    s3_endpoint_url: S3EndpointUrl = None,
+    s3_region: S3Region = None,
+    s3_presign: S3Presign = None,
     ffmpeg: Ffmpeg = None,
     keep_chunks: KeepChunks = None,
     finalize_timeout: FinalizeTimeout = None,
@@ -344,8 +375,9 @@ def finalize(
         err.print("[red]error:[/] give recordIds, or --stale")
         raise typer.Exit(2)
     settings = _settings(
-        data_dir=data_dir, redis_url=redis_url, storage=storage, ffmpeg=ffmpeg,
-        keep_chunks=keep_chunks, finalize_timeout=finalize_timeout,
+        data_dir=data_dir, redis_url=redis_url, storage=storage, s3_endpoint_url=s3_endpoint_url,
+        s3_region=s3_region, s3_presign=s3_presign, ffmpeg=ffmpeg, keep_chunks=keep_chunks,
+        finalize_timeout=finalize_timeout,
     )  # fmt: skip
     idle_for = _seconds(idle) if idle is not None else settings.stale_after
 
@@ -393,13 +425,19 @@ def purge(
     data_dir: DataDir = None,
     redis_url: RedisUrl = None,
     storage: StorageOpt = None,
+    s3_endpoint_url: S3EndpointUrl = None,
+    s3_region: S3Region = None,
+    s3_presign: S3Presign = None,
     as_json: AsJson = False,
 ) -> None:
     """Delete recordings (files and state) by id, or by --older-than and/or --status."""
     if not record_ids and not status and older_than is None:
         err.print("[red]error:[/] give recordIds, --older-than or --status (or both)")
         raise typer.Exit(2)
-    settings = _settings(data_dir=data_dir, redis_url=redis_url, storage=storage)
+    settings = _settings(
+        data_dir=data_dir, redis_url=redis_url, storage=storage, s3_endpoint_url=s3_endpoint_url,
+        s3_region=s3_region, s3_presign=s3_presign,
+    )  # fmt: skip
     age = _seconds(older_than)
 
     async def select(service: Any) -> list[Recording]:

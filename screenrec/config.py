@@ -113,7 +113,25 @@ SETTINGS: tuple[Setting, ...] = (
         "Redis state store URL (redis://, rediss://, unix://); REDIS_HOST also selects it.",
         str,
     ),
-    Setting("storage", "SCREENREC_STORAGE", "Media storage: a directory path.", str),
+    Setting(
+        "storage",
+        "SCREENREC_STORAGE",
+        "Media storage: a directory path, or s3://bucket/prefix for S3.",
+        str,
+    ),
+    Setting(
+        "s3_endpoint_url",
+        "SCREENREC_S3_ENDPOINT_URL",
+        "S3 endpoint for S3-compatible services (default: AWS).",
+        str,
+    ),
+    Setting("s3_region", "SCREENREC_S3_REGION", "S3 region (default: the AWS configuration).", str),
+    Setting(
+        "s3_presign",
+        "SCREENREC_S3_PRESIGN",
+        "Answer S3 downloads with a redirect to a presigned URL instead of streaming them.",
+        _parse_bool,
+    ),
     Setting(
         "cors_origins",
         "SCREENREC_CORS_ORIGINS",
@@ -184,6 +202,9 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     redis_url: str | None = None
     storage: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_presign: bool = False
     cors_origins: tuple[str, ...] = ("*",)
     max_chunk_bytes: int = 32 * MIB
     ffmpeg: str | None = None

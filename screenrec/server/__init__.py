@@ -51,6 +51,7 @@ def create_app(settings: Settings) -> web.Application:
 async def _service_lifetime(app: web.Application) -> AsyncIterator[None]:
     service = app[SERVICE]
     await service.store.ping()  # fail at start-up, not on the first event
+    await service.storage.ping()
     housekeeping = asyncio.create_task(_housekeeping(service), name="housekeeping")
     yield
     housekeeping.cancel()

@@ -14,7 +14,9 @@ from aiohttp import web
 from screenrec import __version__
 from screenrec.errors import InvalidPayload, NotFound, ScreenrecError
 from screenrec.models import RecordingState, parse_key, status_document, validate_record_id
+from screenrec.server.downloads import remote_download
 from screenrec.service import RecordingService
+from screenrec.storage import RemoteDownloads
 
 log = logging.getLogger("screenrec.rest")
 SERVICE = web.AppKey("service", RecordingService)
@@ -102,18 +104,19 @@ async def delete_recording(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.StreamResponse:
     """A final (or kept chunk) file, with Range, ETag and Content-Disposition."""
     record_id, name = parse_key(request.match_info["key"])
-    path = request.app[SERVICE].storage.local_path(record_id, name)
+    storage = request.app[SERVICE].storage
+    filename = f"{record_id}.webm" if name == "final.webm" else f"{record_id}-{name}"
+    headers = {
+        "Content-Type": "video/webm",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-cache",
+    }
+    if isinstance(storage, RemoteDownloads):  # S3: presigned redirect or streamed through
+        return await remote_download(request, storage, record_id, name, filename, headers)
+    path = storage.local_path(record_id, name)
     if path is None:
         raise NotFound(f"no file {record_id}/{name}", record_id=record_id)
-    filename = f"{record_id}.webm" if name == "final.webm" else f"{record_id}-{name}"
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": "video/webm",
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-cache",
-        },
-    )
+    return web.FileResponse(path, headers=headers)
 
 
 def _encode_cursor(created_at: float, record_id: str) -> str:

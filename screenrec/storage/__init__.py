@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from screenrec.config import Settings
 from screenrec.errors import ConfigError
@@ -48,17 +50,77 @@ class Storage(Protocol):
     def local_path(self, record_id: str, name: str) -> Path | None:
         """The file to serve for `name` if this backend is a local disk and the file exists."""
 
+    async def ping(self) -> None:
+        """Raise StorageError if the storage cannot be reached or written."""
+
     async def close(self) -> None:
         """Release clients and connections."""
 
 
-def open_storage(settings: Settings) -> Storage:
-    """The storage the settings select: a local directory unless an `s3://` URL is given."""
-    if settings.storage and settings.storage.startswith("s3://"):
-        raise ConfigError(
-            "S3 storage is not available in this version of screenrec; set --storage / "
-            "SCREENREC_STORAGE to a directory"
-        )
+@dataclass(frozen=True)
+class ObjectRead:
+    """A stored file opened for an HTTP download, in HTTP's terms (S3 speaks them too).
+
+    `status` is 200 (whole file), 206 (`content_range` served), 304 (the client's ETag still
+    matches) or 416 (range not satisfiable; `size` is the whole size). `body` is None for HEAD,
+    304 and 416; otherwise it yields `length` bytes and must be iterated to the end or closed.
+    """
+
+    status: int
+    size: int
+    length: int
+    etag: str | None = None
+    last_modified: datetime | None = None
+    content_range: str | None = None
+    body: AsyncGenerator[bytes, None] | None = None
+
+
+@runtime_checkable
+class RemoteDownloads(Protocol):
+    """Optional capability of a storage whose files are not on a local disk: it serves
+    downloads itself, by a presigned URL or by streaming."""
+
+    async def presigned_url(self, record_id: str, name: str, filename: str) -> str | None:
+        """A time-limited URL that serves `name` as an attachment called `filename`, or None
+        when this storage is not configured to hand those out. Raises NotFound if missing."""
+
+    async def open_read(
+        self, record_id: str, name: str, *, byte_range: str | None, if_none_match: str | None,
+        head: bool = False,
+    ) -> ObjectRead:  # fmt: skip
+        """Open `name` for reading, honouring an HTTP `Range` and `If-None-Match` as given;
+        `head` opens no body. Raises NotFound if missing, StorageError on other failures."""
+
+
+def _open_local(settings: Settings) -> Storage:
     from screenrec.storage.local_storage import LocalStorage
 
     return LocalStorage(settings.storage_dir)
+
+
+def _open_s3(settings: Settings) -> Storage:
+    try:
+        from screenrec.storage.s3_storage import S3Storage
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] in ("aiobotocore", "botocore"):
+            raise ConfigError("S3 storage needs aiobotocore: pip install 'screenrec[s3]'") from exc
+        raise
+    return S3Storage.from_settings(settings)
+
+
+# URL scheme -> opener; a plain path (no scheme) is a local directory.
+_SCHEMES: dict[str, Callable[[Settings], Storage]] = {"s3": _open_s3}
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The storage the settings select: a local directory unless an `s3://` URL is given."""
+    scheme, sep, _ = (settings.storage or "").partition("://")
+    if not sep:
+        return _open_local(settings)
+    opener = _SCHEMES.get(scheme.lower())
+    if opener is None:
+        known = ", ".join(f"{name}://" for name in _SCHEMES)
+        raise ConfigError(
+            f"unknown storage {settings.storage!r}: use a directory path or one of {known}"
+        )
+    return opener(settings)

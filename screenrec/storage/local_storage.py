@@ -69,6 +69,9 @@ class LocalStorage:
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
+        except OSError:
+            os.unlink(temp)  # a full disk must not also keep the partial bytes
+            raise
         finally:
             os.close(fd)
         try:
@@ -193,6 +196,17 @@ class LocalStorage:
     def local_path(self, record_id: str, name: str) -> Path | None:
         path = self._dir(record_id) / name
         return path if path.is_file() else None
+
+    async def ping(self) -> None:
+        def check() -> None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, "not writable", str(self.root))
+
+        try:
+            await asyncio.to_thread(check)
+        except OSError as exc:
+            raise _storage_error(f"use {self.root}", exc) from exc
 
     async def close(self) -> None:
         return None
