@@ -5,30 +5,52 @@ from __future__ import annotations
 
 import itertools
 import signal
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import Client, RedisServer, Server, cut, probe
+from tests.conftest import S3_CREDENTIALS, Client, RedisServer, Server, cut, probe
 
 PIECES = 12
+Reader = Callable[[str, str], bytes]  # (recordId, file name) -> bytes from the shared storage
 
 
-@pytest.fixture
+@pytest.fixture(params=["shared-dir", "s3"])
 async def cluster(
-    server_factory, redis_server: RedisServer, tmp_path: Path
-) -> tuple[list[Server], Path]:
+    request: pytest.FixtureRequest, server_factory, redis_server: RedisServer, tmp_path: Path
+) -> tuple[list[Server], Reader]:
     flush = aioredis.from_url(redis_server.url)
     await flush.flushall()
     await flush.aclose()
-    shared = tmp_path / "shared-storage"
-    args = ["--redis-url", redis_server.url, "--storage", str(shared), "--keep-chunks"]
+    args = ["--redis-url", redis_server.url, "--keep-chunks", "--stale-after", "0"]
+    env: dict[str, str] = {}
+    if request.param == "s3":
+        weed = request.getfixturevalue("weed_mini")
+        bucket = request.getfixturevalue("s3_bucket")
+        args += ["--storage", f"s3://{bucket}/cluster", "--s3-endpoint-url", weed.endpoint]
+        env = S3_CREDENTIALS
+
+        def read(record_id: str, name: str) -> bytes:
+            client = weed.client()
+            try:
+                obj = client.get_object(Bucket=bucket, Key=f"cluster/{record_id}/{name}")
+                return obj["Body"].read()
+            finally:
+                client.close()
+    else:
+        shared = tmp_path / "shared-storage"
+        args += ["--storage", str(shared)]
+
+        def read(record_id: str, name: str) -> bytes:
+            return (shared / record_id / name).read_bytes()
+
     servers = [
-        server_factory(*args, "--stale-after", "0", data_dir=tmp_path / f"instance-{n}")
-        for n in range(3)
+        server_factory(*args, data_dir=tmp_path / f"instance-{n}", env=env) for n in range(3)
     ]
-    return servers, shared
+    return servers, read
 
 
 async def send(client: Client, record_id: str, seq: int, piece: bytes) -> int:
@@ -37,18 +59,20 @@ async def send(client: Client, record_id: str, seq: int, piece: bytes) -> int:
     return ack["index"]
 
 
-def assert_complete(shared: Path, record_id: str, pieces: list[bytes], ffmpeg: str) -> None:
+def assert_complete(read: Reader, record_id: str, pieces: list[bytes], ffmpeg: str) -> None:
     """Every acknowledged chunk is in the final, in order, exactly once."""
-    folder = shared / record_id
-    joined = b"".join((folder / f"chunk-{i}.webm").read_bytes() for i in range(len(pieces)))
+    joined = b"".join(read(record_id, f"chunk-{i}.webm") for i in range(len(pieces)))
     assert joined == b"".join(pieces)
-    assert probe(ffmpeg, folder / "final.webm").video_frames == 300
+    with tempfile.TemporaryDirectory() as scratch:
+        final = Path(scratch) / "final.webm"
+        final.write_bytes(read(record_id, "final.webm"))
+        assert probe(ffmpeg, final).video_frames == 300
 
 
 async def test_chunks_spread_over_instances_reconnects_and_a_kill(
-    cluster: tuple[list[Server], Path], client_factory, webm: bytes, ffmpeg: str
+    cluster: tuple[list[Server], Reader], client_factory, webm: bytes, ffmpeg: str
 ) -> None:
-    servers, shared = cluster
+    servers, read = cluster
     pieces = cut(webm, PIECES, seed=5)
     hops = 0
 
@@ -63,7 +87,7 @@ async def test_chunks_spread_over_instances_reconnects_and_a_kill(
     stranger = await client_factory(servers[2].url)  # never saw a chunk of "hopper"
     finished = await stranger.call("stop", {"recordId": "hopper", "chunks": PIECES})
     assert finished["status"] == "ready" and finished["chunks"] == PIECES
-    assert_complete(shared, "hopper", pieces, ffmpeg)
+    assert_complete(read, "hopper", pieces, ffmpeg)
 
     # 2. One connection that moves to another instance halfway, resending one chunk it
     #    is unsure about (same seq: stored once).
@@ -79,7 +103,7 @@ async def test_chunks_spread_over_instances_reconnects_and_a_kill(
         await send(second, "mover", seq, pieces[seq])
     finished = await second.call("stop", {"recordId": "mover", "chunks": PIECES})
     assert finished["chunks"] == PIECES
-    assert_complete(shared, "mover", pieces, ffmpeg)
+    assert_complete(read, "mover", pieces, ffmpeg)
 
     # 3. The instance a recording streams to is SIGKILLed; the client goes elsewhere.
     victim = servers[2]
@@ -95,14 +119,14 @@ async def test_chunks_spread_over_instances_reconnects_and_a_kill(
         await send(rescuer, "survivor", seq, pieces[seq])
     finished = await rescuer.call("stop", {"recordId": "survivor", "chunks": PIECES})
     assert finished["chunks"] == PIECES and "warnings" not in finished
-    assert_complete(shared, "survivor", pieces, ffmpeg)
+    assert_complete(read, "survivor", pieces, ffmpeg)
     assert hops == PIECES + 2
 
 
 async def test_concurrent_recordings_on_every_instance(
-    cluster: tuple[list[Server], Path], client_factory, webm: bytes, ffmpeg: str
+    cluster: tuple[list[Server], Reader], client_factory, webm: bytes, ffmpeg: str
 ) -> None:
-    servers, shared = cluster
+    servers, read = cluster
     pieces = cut(webm, PIECES, seed=9)
     ids = [f"rec-{n}" for n in range(6)]
     clients = [await client_factory(servers[n % 3].url) for n in range(6)]
@@ -119,4 +143,4 @@ async def test_concurrent_recordings_on_every_instance(
         stopper = clients[(n + 1) % 6]
         finished = await stopper.call("stop", {"recordId": record_id, "chunks": PIECES})
         assert finished["status"] == "ready" and finished["chunks"] == PIECES
-        assert_complete(shared, record_id, pieces, ffmpeg)
+        assert_complete(read, record_id, pieces, ffmpeg)
