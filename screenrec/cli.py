@@ -23,6 +23,7 @@ from rich.table import Table
 from screenrec import __version__
 from screenrec.config import Settings, env_name, parse_duration
 from screenrec.errors import ConfigError, NotFound, ScreenrecError
+from screenrec.links import Links
 from screenrec.logs import setup_logging
 from screenrec.models import Recording, RecordingState, ranges, status_document
 
@@ -80,6 +81,11 @@ def _settings(**options: Any) -> Settings:
     except ConfigError as exc:
         err.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(2) from None
+
+
+def _links(settings: Settings) -> Links:
+    """Signed download links in CLI output too, when tokens are configured."""
+    return Links(settings.tokens, settings.link_ttl)
 
 
 def _seconds(text: str | None) -> float | None:
@@ -168,6 +174,13 @@ def serve(
     webhook_secret: Annotated[
         str | None, _opt("webhook_secret", "--webhook-secret", "HMAC key for webhook signatures.")
     ] = None,
+    token: Annotated[
+        list[str] | None,
+        _opt("tokens", "--token", "Require this access token (repeat to rotate)."),
+    ] = None,
+    link_ttl: Annotated[
+        str | None, _opt("link_ttl", "--link-ttl", "Signed download links expire after (24h).")
+    ] = None,
     log_level: Annotated[
         str | None, _opt("log_level", "--log-level", "debug, info, warning or error.")
     ] = None,
@@ -194,6 +207,8 @@ def serve(
         retention=retention,
         webhook_urls=",".join(webhook_url) if webhook_url else None,
         webhook_secret=webhook_secret,
+        tokens=",".join(token) if token else None,
+        link_ttl=link_ttl,
         log_level=log_level,
         log_format=log_format,
     )
@@ -202,11 +217,19 @@ def serve(
 
     def announce(url: str) -> None:
         print(f"screenrec listening on {url}", flush=True)
-        if settings.host not in ("127.0.0.1", "::1", "localhost"):
-            logging.getLogger("screenrec").warning(
-                "open to everyone: anyone who can reach %s can record and download "
-                "(use --host 127.0.0.1 to keep it on this machine)",
+        log = logging.getLogger("screenrec")
+        if settings.tokens:
+            log.info(
+                "access control on: %d token(s); downloads use signed links", len(settings.tokens)
+            )
+        else:
+            log.warning(
+                "open to everyone (no --token): anyone who can reach %s can record, list, "
+                "download and delete%s",
                 url,
+                ""
+                if settings.host in ("127.0.0.1", "::1", "localhost")
+                else " (use --host 127.0.0.1 to keep it on this machine)",
             )
 
     try:
@@ -270,11 +293,11 @@ def list_(
         settings, lambda s: s.list(limit=limit, states=tuple(status or ()), older_than=age)
     )
     if as_json:
-        _print_json([status_document(r) for r in recs])
+        _print_json([status_document(r, _links(settings)) for r in recs])
         return
     table = Table("id", "status", "chunks", "size", "duration", "created", "last activity")
     for r in recs:
-        doc = status_document(r)
+        doc = status_document(r, _links(settings))
         table.add_row(
             r.record_id, _styled(r.state), str(r.chunks), _size(r.final_bytes or r.bytes),
             _duration(r.duration_ms), _when(doc["createdAt"]), _when(doc["updatedAt"]),
@@ -327,7 +350,7 @@ def status(
         s3_region=s3_region, s3_presign=s3_presign,
     )  # fmt: skip
     found = _run_service(settings, lambda s: s.inspect(record_id))
-    doc = status_document(found.recording)
+    doc = status_document(found.recording, _links(settings))
     doc["chunkIndices"] = found.chunk_indices
     if found.problems:
         doc["problems"] = found.problems
@@ -391,7 +414,9 @@ def finalize(
             for record_id in ids:
                 progress.update(task, description=f"finalizing {record_id}")
                 try:
-                    results.append(status_document(await service.finalize(record_id)))
+                    results.append(
+                        status_document(await service.finalize(record_id), service.links)
+                    )
                 except ScreenrecError as exc:
                     results.append({"recordId": record_id, "status": "failed", **exc.to_dict()})
                 progress.advance(task)

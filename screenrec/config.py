@@ -179,6 +179,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "webhook_secret", "SCREENREC_WEBHOOK_SECRET", "HMAC-SHA256 key for webhook signatures.", str
     ),
+    Setting(
+        "tokens",
+        "SCREENREC_TOKEN",
+        "Access tokens (several, comma-separated, for rotation); unset = open development mode.",
+        _parse_list,
+    ),
+    Setting(
+        "link_ttl",
+        "SCREENREC_LINK_TTL",
+        "How long a signed download link stays valid.",
+        parse_duration,
+    ),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -216,6 +228,8 @@ class Settings:
     retention: float | None = None
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str | None = None
+    tokens: tuple[str, ...] = ()
+    link_ttl: float = 86_400.0
 
     @classmethod
     def load(
@@ -272,4 +286,5 @@ class Settings:
             out["redis_url"] = re.sub(r"//[^@/]*@", "//***@", self.redis_url)
         if self.webhook_secret:
             out["webhook_secret"] = "***"
+        out["tokens"] = len(self.tokens)
         return out

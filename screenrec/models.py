@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from screenrec.errors import InvalidKey, InvalidRecordId
+from screenrec.links import Links
 
 RECORD_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _CHUNK_NAME_RE = re.compile(r"chunk-(0|[1-9][0-9]{0,17})\.webm")
@@ -112,8 +113,9 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def status_document(rec: Recording) -> dict[str, object]:
-    """The REST/CLI/`finished` view of a recording (camelCase, as on the wire)."""
+def status_document(rec: Recording, links: Links | None = None) -> dict[str, object]:
+    """The REST/CLI/`finished` view of a recording (camelCase, as on the wire); with `links`,
+    the download URL is signed when access control is on."""
     doc: dict[str, object] = {
         "recordId": rec.record_id,
         "status": str(rec.state),
@@ -124,7 +126,9 @@ def status_document(rec: Recording) -> dict[str, object]:
         "updatedAt": iso(rec.updated_at),
     }
     if rec.state == RecordingState.READY:
-        doc["downloadUrl"] = download_url(rec.record_id)
+        doc["downloadUrl"] = (
+            links.download(download_key(rec.record_id)) if links else download_url(rec.record_id)
+        )
         doc["finalBytes"] = rec.final_bytes
     if rec.duration_ms is not None:
         doc["durationMs"] = rec.duration_ms

@@ -27,6 +27,7 @@ from screenrec.errors import (
     NotStarted,
     ScreenrecError,
 )
+from screenrec.links import Links
 from screenrec.models import (
     Chunk,
     ChunkState,
@@ -84,6 +85,7 @@ class RecordingService:
         self._ffmpeg_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
         self._ffmpeg: str | None = None
         self._listeners: list[FinishedListener] = []
+        self.links = Links(settings.tokens, settings.link_ttl)
         self._background: set[asyncio.Future[None]] = set()
 
     @classmethod

@@ -124,6 +124,16 @@ class Server:
     def storage(self) -> Path:
         return self.data_dir / "recordings"
 
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
+        """The first output line containing `text`, waiting (bounded) for it to appear."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for line in list(self.log):
+                if text in line:
+                    return line
+            time.sleep(0.01)  # the output pump thread appends as lines arrive
+        raise AssertionError(f"{text!r} never appeared in the server's output")
+
 
 def start_server(
     data_dir: Path,

@@ -164,6 +164,7 @@ async def test_serve_finalizes_stale_recordings_and_applies_retention(
     assert doc["bytes"] == len(webm)
     await wait_for_status(http, server, "abandoned", 404)  # then retention purged it
     assert not (server.storage / "abandoned").exists()
+    server.wait_for_log("purged abandoned")
     logs = [json.loads(line) for line in server.log if line.startswith("{")]
     started = [entry for entry in logs if entry["message"].startswith("started abandoned")]
     assert started and started[0]["recordId"] == "abandoned" and started[0]["level"] == "info"

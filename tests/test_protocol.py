@@ -119,6 +119,7 @@ async def test_concurrent_stops_finalize_once(server: Server, client: Client, we
     answers = await asyncio.gather(*(client.call("stop", {"recordId": "once"}) for _ in range(4)))
     assert len({a["updatedAt"] for a in answers}) == 1
     assert all(a["status"] == "ready" and a["chunks"] == 8 for a in answers)
+    server.wait_for_log("finalized once")
     assert sum("finalized once" in line for line in server.log) == 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -14,7 +15,13 @@ from aiohttp import web
 from screenrec.config import Settings
 from screenrec.server import metrics, webhooks
 from screenrec.server.recording_ns import RecordingNamespace
-from screenrec.server.rest import SERVICE, cors_middleware, errors_middleware, routes
+from screenrec.server.rest import (
+    SERVICE,
+    auth_middleware,
+    cors_middleware,
+    errors_middleware,
+    routes,
+)
 from screenrec.service import RecordingService
 
 log = logging.getLogger("screenrec")
@@ -24,7 +31,7 @@ SIO = web.AppKey("sio", socketio.AsyncServer)
 def create_app(settings: Settings) -> web.Application:
     """Build the app; the RecordingService opens on startup and closes on cleanup."""
     app = web.Application(
-        middlewares=[cors_middleware(settings.cors_origins), errors_middleware],
+        middlewares=[cors_middleware(settings.cors_origins), errors_middleware, auth_middleware],
         client_max_size=1024 * 1024,
     )
     service = RecordingService.open(settings)
@@ -101,6 +108,11 @@ async def run(settings: Settings, announce: Callable[[str], None]) -> None:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         host, port = runner.addresses[0][:2]
+        # Everything alive now lives for the whole process: stop rescanning it, and collect the
+        # young generation less often. At 500 clients this cut ack p99 from 286 to 161 ms in
+        # one bench run (full gen-2 passes over ~140k startup objects took 25-73 ms).
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 100)
         shown = f"[{host}]" if ":" in host else host
         announce(f"http://{shown}:{port}")
         stopping = asyncio.Event()

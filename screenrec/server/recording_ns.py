@@ -100,6 +100,14 @@ class RecordingNamespace(socketio.AsyncNamespace):
         return {"error": exc.to_dict()}
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        links = self.service.links
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if links.enabled and not links.check_token(token):
+            # Logged without what was presented; the client gets connect_error "unauthorized".
+            log.warning("refused a connection from %s: no valid token", environ.get("REMOTE_ADDR"))
+            raise socketio.exceptions.ConnectionRefusedError(
+                "unauthorized: connect with auth: {token}"
+            )
         log.debug("connect %s from %s", sid, environ.get("REMOTE_ADDR"))
         self.metrics.connected(+1)  # last: a refused connect never gets a disconnect
 
@@ -134,4 +142,4 @@ class RecordingNamespace(socketio.AsyncNamespace):
     async def on_stop(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
         expected = _optional_count(payload, "chunks")
         rec = await self.service.stop(payload.get("recordId"), expected)  # type: ignore[arg-type]
-        return status_document(rec)
+        return status_document(rec, self.service.links)

@@ -8,11 +8,13 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 from aiohttp import web
 
 from screenrec import __version__
-from screenrec.errors import InvalidPayload, NotFound, ScreenrecError
+from screenrec.errors import InvalidPayload, NotFound, ScreenrecError, Unauthorized
+from screenrec.links import DOWNLOAD_PREFIX
 from screenrec.models import RecordingState, parse_key, status_document, validate_record_id
 from screenrec.server.downloads import remote_download
 from screenrec.service import RecordingService
@@ -31,7 +33,8 @@ def error_response(exc: ScreenrecError) -> web.Response:
     body = {"error": exc.to_dict()}
     if exc.record_id:
         body["recordId"] = exc.record_id  # type: ignore[assignment]
-    return web.json_response(body, status=exc.http_status)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return web.json_response(body, status=exc.http_status, headers=headers)
 
 
 @web.middleware
@@ -84,11 +87,38 @@ def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.Str
     return middleware
 
 
+OPEN_PATHS = frozenset({"/healthz"})
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """With tokens configured: every route needs `Authorization: Bearer <token>`, except
+    `/healthz`, the Socket.IO endpoint (it checks `auth.token` itself) and download links
+    carrying a valid signature."""
+    links = request.app[SERVICE].links
+    if not links.enabled or request.method == "OPTIONS" or request.path in OPEN_PATHS:
+        return await handler(request)
+    if request.path.startswith("/socket.io/"):
+        return await handler(request)
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and links.check_token(presented.strip()):
+        return await handler(request)
+    query = request.query
+    if request.path.startswith(DOWNLOAD_PREFIX) and "sig" in query:
+        key = request.path[len(DOWNLOAD_PREFIX) :]
+        if links.verify(unquote(key), query.get("expires", ""), query["sig"]):
+            return await handler(request)
+        raise Unauthorized("this download link is expired or its signature is wrong")
+    raise Unauthorized("send Authorization: Bearer <token>")
+
+
 @routes.get("/recordings/{record_id}/status")
 async def recording_status(request: web.Request) -> web.Response:
     """One recording's status document."""
     rec = await request.app[SERVICE].status(request.match_info["record_id"])
-    return web.json_response(status_document(rec))
+    return web.json_response(status_document(rec, request.app[SERVICE].links))
 
 
 @routes.delete("/recordings/{record_id}")
@@ -152,7 +182,8 @@ async def list_recordings(request: web.Request) -> web.Response:
         raise InvalidPayload("status must be recording, processing, ready or failed") from None
     before = _decode_cursor(query["cursor"]) if "cursor" in query else None
     recs = await request.app[SERVICE].list(limit=limit, before=before, states=states)
-    page = {"recordings": [status_document(r) for r in recs], "cursor": None}
+    links = request.app[SERVICE].links
+    page = {"recordings": [status_document(r, links) for r in recs], "cursor": None}
     if len(recs) == limit:
         page["cursor"] = _encode_cursor(recs[-1].created_at, recs[-1].record_id)
     return web.json_response(page)

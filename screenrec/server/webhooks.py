@@ -23,6 +23,7 @@ from aiohttp import web
 
 from screenrec import __version__
 from screenrec.config import Settings
+from screenrec.links import Links
 from screenrec.models import Recording, iso, status_document
 from screenrec.service import RecordingService
 
@@ -55,9 +56,10 @@ def backoff(attempt: int) -> float:
 class WebhookSender:
     """Delivers finished-recording events to every URL; owns one ClientSession and its tasks."""
 
-    def __init__(self, urls: tuple[str, ...], secret: str) -> None:
+    def __init__(self, urls: tuple[str, ...], secret: str, links: Links | None = None) -> None:
         self.urls = urls
         self.secret = secret.encode()
+        self.links = links
         self.session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -69,7 +71,12 @@ class WebhookSender:
         now = time.time()
         event = f"recording.{rec.state}"
         key = idempotency_key(rec)
-        doc = {"event": event, "id": key, "createdAt": iso(now), "recording": status_document(rec)}
+        doc = {
+            "event": event,
+            "id": key,
+            "createdAt": iso(now),
+            "recording": status_document(rec, self.links),
+        }
         body = json.dumps(doc, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -160,7 +167,7 @@ def install(app: web.Application, settings: Settings, service: RecordingService)
     if not settings.webhook_urls:
         return
     assert settings.webhook_secret, "Settings.validate requires a secret with webhook URLs"
-    sender = WebhookSender(settings.webhook_urls, settings.webhook_secret)
+    sender = WebhookSender(settings.webhook_urls, settings.webhook_secret, service.links)
     app[WEBHOOKS] = sender
     service.on_finished(sender.deliver)
     app.cleanup_ctx.append(sender.lifetime)
