@@ -156,6 +156,21 @@ def serve(
     max_chunk_bytes: Annotated[
         str | None, _opt("max_chunk_bytes", "--max-chunk-bytes", "Largest chunk (32MiB).")
     ] = None,
+    max_connections: Annotated[
+        int | None, _opt("max_connections", "--max-connections", "Connections at once (1000).")
+    ] = None,
+    max_recordings_per_connection: Annotated[
+        int | None,
+        _opt(
+            "max_recordings_per_connection",
+            "--max-recordings-per-connection",
+            "Recordings one connection may feed (16).",
+        ),
+    ] = None,
+    max_recording_bytes: Annotated[
+        str | None,
+        _opt("max_recording_bytes", "--max-recording-bytes", "Largest recording (16GiB)."),
+    ] = None,
     ffmpeg: Ffmpeg = None,
     keep_chunks: KeepChunks = None,
     finalize_timeout: FinalizeTimeout = None,
@@ -200,6 +215,9 @@ def serve(
         s3_presign=s3_presign,
         cors_origins=",".join(cors_origin) if cors_origin else None,
         max_chunk_bytes=max_chunk_bytes,
+        max_connections=max_connections,
+        max_recordings_per_connection=max_recordings_per_connection,
+        max_recording_bytes=max_recording_bytes,
         ffmpeg=ffmpeg,
         keep_chunks=keep_chunks,
         finalize_timeout=finalize_timeout,

@@ -139,6 +139,19 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_origins,
     ),
     Setting("max_chunk_bytes", "SCREENREC_MAX_CHUNK_BYTES", "Largest chunk accepted.", parse_size),
+    Setting("max_connections", "SCREENREC_MAX_CONNECTIONS", "Socket.IO connections at once.", int),
+    Setting(
+        "max_recordings_per_connection",
+        "SCREENREC_MAX_RECORDINGS_PER_CONNECTION",
+        "Recordings one connection may start or feed.",
+        int,
+    ),
+    Setting(
+        "max_recording_bytes",
+        "SCREENREC_MAX_RECORDING_BYTES",
+        "Largest total size of one recording's chunks.",
+        parse_size,
+    ),
     Setting(
         "ffmpeg", "SCREENREC_FFMPEG", "ffmpeg binary (default: PATH, then imageio-ffmpeg).", str
     ),
@@ -219,6 +232,9 @@ class Settings:
     s3_presign: bool = False
     cors_origins: tuple[str, ...] = ("*",)
     max_chunk_bytes: int = 32 * MIB
+    max_connections: int = 1000
+    max_recordings_per_connection: int = 16
+    max_recording_bytes: int = 16 * 1024 * MIB
     ffmpeg: str | None = None
     keep_chunks: bool = False
     finalize_timeout: float = 600.0
@@ -254,8 +270,9 @@ class Settings:
 
     def validate(self) -> None:
         """Raise ConfigError for values no backend could work with."""
-        if self.max_chunk_bytes <= 0:
-            raise ConfigError("max_chunk_bytes must be positive")
+        if min(self.max_chunk_bytes, self.max_connections, self.max_recordings_per_connection,
+               self.max_recording_bytes) <= 0:  # fmt: skip
+            raise ConfigError("limits (max_*) must be positive")
         if self.finalize_timeout <= 0:
             raise ConfigError("finalize_timeout must be positive")
         if self.webhook_urls and not self.webhook_secret:

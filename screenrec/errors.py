@@ -10,6 +10,7 @@
     │   └── NotStarted                  (not_started, 404)
     ├── AlreadyFinished                 (already_finished, 409)
     ├── Busy                            (busy, 409)
+    ├── LimitExceeded                   (limit_exceeded, 429)
     ├── StorageError                    (storage_error, 503)
     │   └── ChunkExists                 (storage_error, 503)
     ├── FinalizeFailed                  (finalize_failed, 500)
@@ -98,6 +99,13 @@ class Busy(ScreenrecError):
 
     code = "busy"
     http_status = 409
+
+
+class LimitExceeded(ScreenrecError):
+    """A configured limit was reached: recordings per connection, bytes per recording."""
+
+    code = "limit_exceeded"
+    http_status = 429
 
 
 class StorageError(ScreenrecError):

@@ -145,12 +145,13 @@ class RecordingService:
         return True
 
     async def _reserve(self, record_id: str, seq: int | None, size: int) -> Reservation:
+        limit = self.settings.max_recording_bytes
         try:
-            return await self.store.reserve_chunk(record_id, seq, size, time.time())
+            return await self.store.reserve_chunk(record_id, seq, size, time.time(), limit)
         except NotStarted:
             if not await self._recover(record_id):
                 raise
-            return await self.store.reserve_chunk(record_id, seq, size, time.time())
+            return await self.store.reserve_chunk(record_id, seq, size, time.time(), limit)
 
     async def _repair_counter(self, rec: Recording) -> Recording:
         # If the counter lost commits (a power cut, a Redis restart), storage knows better:

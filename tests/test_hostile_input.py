@@ -21,7 +21,7 @@ from tests.conftest import Client, Server, start_server
 
 CODES = {
     "invalid_payload", "invalid_record_id", "invalid_key", "not_started", "already_finished",
-    "chunk_too_large", "storage_error", "finalize_failed", "not_found",
+    "chunk_too_large", "storage_error", "finalize_failed", "not_found", "limit_exceeded",
 }  # fmt: skip
 EVENTS = {"start": ("recordId", "nextIndex"), "chunk": ("recordId", "index"), "stop": ("status",)}
 HOSTILE_IDS = ["..", "../etc", "a/b", "a\\b", "a\x00b", "%2e%2e", "/abs", "é", "a b", "x" * 129]
@@ -55,7 +55,10 @@ class LoopThread:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, LoopThread, Any]]:
     data_dir = tmp_path_factory.mktemp("hostile") / "data"
-    server = start_server(data_dir, "--max-chunk-bytes", "64KiB", "--stale-after", "0")
+    server = start_server(
+        data_dir, "--max-chunk-bytes", "64KiB", "--stale-after", "0",
+        "--max-recordings-per-connection", "1000000",
+    )  # fmt: skip
     loop = LoopThread()
 
     async def make() -> tuple[Client, aiohttp.ClientSession]:

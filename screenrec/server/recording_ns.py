@@ -14,8 +14,8 @@ from typing import Any
 
 import socketio
 
-from screenrec.errors import InvalidPayload, ScreenrecError
-from screenrec.models import status_document
+from screenrec.errors import InvalidPayload, LimitExceeded, ScreenrecError
+from screenrec.models import RECORD_ID_RE, status_document
 from screenrec.server.metrics import Metrics
 from screenrec.service import RecordingService
 
@@ -85,6 +85,7 @@ class RecordingNamespace(socketio.AsyncNamespace):
         super().__init__(NAMESPACE)
         self.service = service
         self.metrics = metrics or Metrics()
+        self._recordings: dict[str, set[str]] = {}  # sid -> recordIds it started or fed
 
     async def _fail(
         self, sid: str, event: str, args: tuple[Any, ...], exc: ScreenrecError
@@ -108,16 +109,40 @@ class RecordingNamespace(socketio.AsyncNamespace):
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthorized: connect with auth: {token}"
             )
+        limit = self.service.settings.max_connections
+        if len(self._recordings) >= limit:
+            log.warning("refused a connection: %d connections is the limit", limit)
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"limit_exceeded: this server takes {limit} connections at most"
+            )
+        self._recordings[sid] = set()
         log.debug("connect %s from %s", sid, environ.get("REMOTE_ADDR"))
         self.metrics.connected(+1)  # last: a refused connect never gets a disconnect
 
+    def _claim(self, sid: str, record_id: object) -> None:
+        """Count a recording against this connection's limit (checked before any work)."""
+        mine = self._recordings.setdefault(sid, set())
+        if not isinstance(record_id, str) or not RECORD_ID_RE.fullmatch(record_id):
+            return  # the service refuses it with the precise reason
+        if record_id in mine:
+            return
+        limit = self.service.settings.max_recordings_per_connection
+        if len(mine) >= limit:
+            raise LimitExceeded(
+                f"one connection may feed {limit} recordings at most; open another connection",
+                record_id=record_id,
+            )
+        mine.add(record_id)
+
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self._recordings.pop(sid, None)
         # Recordings stay open: the client may resume them, here or on another instance.
         log.debug("disconnect %s (%s)", sid, reason)
         self.metrics.connected(-1)
 
     @_answers("start", "started")
     async def on_start(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self._claim(sid, payload.get("recordId"))
         rec = await self.service.start(payload.get("recordId"))  # type: ignore[arg-type]
         return {"recordId": rec.record_id, "nextIndex": rec.next_index}
 
@@ -132,6 +157,7 @@ class RecordingNamespace(socketio.AsyncNamespace):
                 record_id=record_id if isinstance(record_id, str) else None,
             )
         seq = _optional_count(payload, "seq")
+        self._claim(sid, record_id)
         index = await self.service.add_chunk(record_id, chunk, seq)  # type: ignore[arg-type]
         answer: dict[str, Any] = {"recordId": record_id, "index": index}
         if seq is not None:

@@ -23,13 +23,13 @@ class StateStore(Protocol):
         Raises AlreadyFinished if it exists and is not `recording`."""
 
     async def reserve_chunk(
-        self, record_id: str, seq: int | None, size: int, now: float
+        self, record_id: str, seq: int | None, size: int, now: float, max_bytes: int | None = None
     ) -> Reservation:
         """Take the next index for a chunk of `size` bytes, as a pending row.
 
         With a `seq` seen before, return that row's index with `duplicate=True` instead.
         Raises NotStarted (no such recording), AlreadyFinished (not `recording`), InvalidPayload
-        (a seen `seq` with another size)."""
+        (a seen `seq` with another size), LimitExceeded (stored bytes + size > `max_bytes`)."""
 
     async def commit_chunk(self, record_id: str, index: int, now: float) -> None:
         """Mark a pending chunk stored (counts toward chunks/bytes).

@@ -49,6 +49,10 @@ if seq ~= '' then
     end
   end
 end
+if ARGV[5] ~= '' then
+  local stored = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
+  if stored + tonumber(size) > tonumber(ARGV[5]) then return {-4} end
+end
 local idx = redis.call('INCR', KEYS[2]) - 1
 redis.call('HSET', KEYS[3], idx, seq .. '|' .. size .. '|pending|' .. now)
 if seq ~= '' then redis.call('HSET', KEYS[4], seq, idx) end

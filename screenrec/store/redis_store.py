@@ -19,7 +19,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from screenrec.errors import AlreadyFinished, Busy, InvalidPayload, NotStarted, StorageError
+from screenrec.errors import (
+    AlreadyFinished,
+    Busy,
+    InvalidPayload,
+    LimitExceeded,
+    NotStarted,
+    StorageError,
+)
 from screenrec.models import Chunk, ChunkState, Recording, RecordingState, Reservation
 from screenrec.store import redis_scripts as lua
 
@@ -148,11 +155,16 @@ class RedisStore:
         return rec, answer[0] == 1
 
     async def reserve_chunk(
-        self, record_id: str, seq: int | None, size: int, now: float
+        self, record_id: str, seq: int | None, size: int, now: float, max_bytes: int | None = None
     ) -> Reservation:
         seq_arg = "" if seq is None else str(seq)
-        answer = await self._call("reserve", _Keys(record_id), seq_arg, size, now)
+        limit = "" if max_bytes is None else str(max_bytes)
+        answer = await self._call("reserve", _Keys(record_id), seq_arg, size, now, limit)
         self._refuse(record_id, answer)
+        if answer[0] == -4:
+            raise LimitExceeded(
+                f"recording {record_id} would exceed {max_bytes} bytes", record_id=record_id
+            )
         if answer[0] == 1:
             if int(answer[2]) != size:
                 raise InvalidPayload(

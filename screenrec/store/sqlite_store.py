@@ -17,6 +17,7 @@ from screenrec.errors import (
     AlreadyFinished,
     Busy,
     InvalidPayload,
+    LimitExceeded,
     NotStarted,
     ScreenrecError,
     StorageError,
@@ -161,7 +162,7 @@ class SqliteStore:
         return await self._run(tx)
 
     async def reserve_chunk(
-        self, record_id: str, seq: int | None, size: int, now: float
+        self, record_id: str, seq: int | None, size: int, now: float, max_bytes: int | None = None
     ) -> Reservation:
         def tx(conn: sqlite3.Connection) -> Reservation:
             conn.execute("BEGIN IMMEDIATE")
@@ -179,6 +180,15 @@ class SqliteStore:
                             record_id=record_id,
                         )
                     return Reservation(seen[0], duplicate=True, state=ChunkState(seen[2]))
+            if max_bytes is not None:
+                (stored,) = conn.execute(
+                    "SELECT bytes FROM recordings WHERE id = ?", (record_id,)
+                ).fetchone()
+                if stored + size > max_bytes:
+                    raise LimitExceeded(
+                        f"recording {record_id} would exceed {max_bytes} bytes",
+                        record_id=record_id,
+                    )
             conn.execute(
                 "INSERT INTO chunks (recording_id, idx, seq, size, state, created_at) "
                 "VALUES (?,?,?,?,?,?)",
