@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Client, Server, cut, probe
+from tests.conftest import Client, Server, cut, probe, record
 
 KILLS = int(os.environ.get("SCREENREC_SOAK_KILLS", "20"))
 RECORDINGS = 3
@@ -180,3 +180,30 @@ async def test_client_vanishing_mid_chunk_then_resuming_loses_nothing(
     finished = await second.call("stop", {"recordId": "vanish", "chunks": 8})
     assert finished["chunks"] == 8 and finished["bytes"] == len(webm)
     assert probe(ffmpeg, server.storage / "vanish" / "final.webm").video_frames == 300
+
+
+async def test_a_client_that_stops_reading_does_not_hold_up_others(
+    server: Server, client_factory, webm: bytes, http
+) -> None:
+    # A raw Socket.IO v5 client over aiohttp's websocket that sends and never reads: its
+    # receive buffer fills, the server's writes to it back up, and nobody else may notice.
+    ws_url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    ws = await http.ws_connect(ws_url, max_msg_size=0)
+    opening = await ws.receive_str()
+    assert opening.startswith("0{")
+    await ws.send_str("40/recording,")
+    assert (await ws.receive_str()).startswith("40/recording,")
+    await ws.send_str('42/recording,["start",{"recordId":"stalled"}]')
+    blob = bytes(200_000)
+    for _ in range(100):  # ~20 MB of chunks whose answers it never reads
+        await ws.send_str(
+            '451-/recording,["chunk",{"recordId":"stalled","chunk":{"_placeholder":true,"num":0}}]'
+        )
+        await ws.send_bytes(blob)
+
+    healthy = await client_factory(server.url)
+    finished = await record(healthy, "unbothered", cut(webm, 10))
+    assert finished["status"] == "ready" and finished["bytes"] == len(webm)
+    async with http.get(f"{server.url}/recordings/stalled/status") as resp:
+        assert (await resp.json())["chunks"] > 0  # it was served too, just not read
+    await ws.close()
