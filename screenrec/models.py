@@ -89,11 +89,6 @@ def download_key(record_id: str) -> str:
     return f"{record_id}/{FINAL_NAME}"
 
 
-def download_url(record_id: str) -> str:
-    """The REST path a client downloads the final from (the key URL-encoded, as in the spec)."""
-    return f"/recordings/download/{record_id}%2F{FINAL_NAME}"
-
-
 def parse_key(key: str) -> tuple[str, str]:
     """Split a decoded download key into (recordId, file name), refusing every other shape."""
     record_id, sep, name = key.partition("/")
@@ -126,9 +121,7 @@ def status_document(rec: Recording, links: Links | None = None) -> dict[str, obj
         "updatedAt": iso(rec.updated_at),
     }
     if rec.state == RecordingState.READY:
-        doc["downloadUrl"] = (
-            links.download(download_key(rec.record_id)) if links else download_url(rec.record_id)
-        )
+        doc["downloadUrl"] = (links or Links()).download(download_key(rec.record_id))
         doc["finalBytes"] = rec.final_bytes
     if rec.duration_ms is not None:
         doc["durationMs"] = rec.duration_ms
