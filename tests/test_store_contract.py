@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import redis.asyncio as aioredis
 
 from screenrec.errors import AlreadyFinished, Busy, InvalidPayload, NotStarted
 from screenrec.models import ChunkState, RecordingState
-from screenrec.store import StateStore
+from screenrec.store import StateStore, sqlite_store
 from screenrec.store.redis_store import RedisStore
 from screenrec.store.sqlite_store import SqliteStore
 from tests.conftest import RedisServer
@@ -178,3 +179,44 @@ async def test_seal_adopts_chunks_the_store_lost(store: StateStore) -> None:
     }
     rec = await store.get("lost")
     assert rec is not None and (rec.chunks, rec.bytes) == (2, 70)
+
+
+# -- the SQLite store's event-loop fast path ------------------------------------------------
+
+
+async def test_sqlite_waits_for_another_writer_without_blocking_the_loop(tmp_path: Path) -> None:
+    """The hot path runs on the loop with no busy wait; a lock held by another process (here a
+    second connection) sends the transaction to the store's thread, which waits for it."""
+    store = SqliteStore(tmp_path / "state.sqlite3")
+    await store.start("r", 1.0)
+    other = sqlite3.connect(tmp_path / "state.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    reserve = asyncio.create_task(store.reserve_chunk("r", 0, 10, 2.0))
+    done, _ = await asyncio.wait([reserve], timeout=0.5)
+    assert not done, "a reservation went through while another writer held the lock"
+    other.execute("COMMIT")
+    other.close()
+    assert (await reserve).index == 0
+    await store.commit_chunk("r", 0, 3.0)
+    rec = await store.get("r")
+    assert rec is not None and (rec.chunks, rec.bytes) == (1, 10)
+    await store.close()
+
+
+async def test_sqlite_checkpoints_the_wal_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's connection never checkpoints (that fsyncs); the thread does it every
+    CHECKPOINT_EVERY transactions, so the WAL file stays small however long the server runs."""
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 50)
+    store = SqliteStore(tmp_path / "state.sqlite3")
+    await store.start("r", 1.0)
+    wal = tmp_path / "state.sqlite3-wal"
+    largest = 0
+    for i in range(2000):
+        await store.reserve_chunk("r", i, 100, 2.0)
+        await store.commit_chunk("r", i, 2.0)
+        largest = max(largest, wal.stat().st_size)
+        await asyncio.sleep(0)  # a server's loop yields between chunks; let the checkpoint start
+    await store.close()
+    assert largest < 2 * 1024 * 1024, f"the WAL grew to {largest} bytes"
