@@ -73,11 +73,11 @@ class Page:
 
     async def record_camera(self) -> None:
         await self.page.get_by_label("Camera").check()
-        await self.page.get_by_role("button", name="Record").click()
+        await self.page.get_by_role("button", name="Record", exact=True).click()
         await self.until("s.phase === 'recording' && s.connection === 'connected'")
 
     async def stop_and_wait(self) -> dict[str, Any]:
-        await self.page.get_by_role("button", name="Stop").click()
+        await self.page.get_by_role("button", name="Stop", exact=True).click()
         await self.until("s.phase === 'done' || s.phase === 'failed'", timeout=60_000)
         state = await self.state()
         assert state["phase"] == "done", state
@@ -317,6 +317,19 @@ async def test_with_a_token_the_page_asks_once_then_works(
     await page.page.reload()  # kept for the tab: no second prompt
     await page.page.get_by_text("1 recording.").wait_for(timeout=WAIT_MS)
     assert not await dialog.is_visible()
+
+    # A token that stops working: Socket.IO refuses the connection, the page asks again.
+    await page.page.evaluate("() => sessionStorage.setItem('screenrec.token', 'revoked')")
+    await page.page.get_by_label("Camera").check()
+    await page.page.get_by_role("button", name="Record", exact=True).click()
+    await dialog.get_by_text("did not accept").wait_for(timeout=WAIT_MS)
+    assert (await page.state())["connection"] == "needs-token"
+    await page.shot("2-token-refused-while-recording")
+    await dialog.get_by_label("Token").fill(TOKEN)
+    await dialog.get_by_label("Token").press("Enter")
+    await page.until("s.connection === 'connected' && s.acked >= 2")
+    state = await page.stop_and_wait()
+    check_final(server, ffmpeg, state, await status_of(server, state["recordId"], TOKEN))
     page.assert_clean(console=False)  # the refused token's 401s are logged by Chromium
 
 
