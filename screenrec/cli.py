@@ -153,6 +153,9 @@ def serve(
         list[str] | None,
         _opt("cors_origins", "--cors-origin", "Allowed origin (repeat; default all)."),
     ] = None,
+    web: Annotated[
+        bool | None, _opt("web", "--web/--no-web", "Serve the recorder page at / (on).")
+    ] = None,
     max_chunk_bytes: Annotated[
         str | None, _opt("max_chunk_bytes", "--max-chunk-bytes", "Largest chunk (32MiB).")
     ] = None,
@@ -214,6 +217,7 @@ def serve(
         s3_region=s3_region,
         s3_presign=s3_presign,
         cors_origins=",".join(cors_origin) if cors_origin else None,
+        web=web,
         max_chunk_bytes=max_chunk_bytes,
         max_connections=max_connections,
         max_recordings_per_connection=max_recordings_per_connection,

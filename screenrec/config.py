@@ -138,6 +138,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated allowed origins; * allows all.",
         _parse_origins,
     ),
+    Setting(
+        "web",
+        "SCREENREC_WEB",
+        "Serve the recorder page at / (off: only Socket.IO and the REST API).",
+        _parse_bool,
+    ),
     Setting("max_chunk_bytes", "SCREENREC_MAX_CHUNK_BYTES", "Largest chunk accepted.", parse_size),
     Setting("max_connections", "SCREENREC_MAX_CONNECTIONS", "Socket.IO connections at once.", int),
     Setting(
@@ -231,6 +237,7 @@ class Settings:
     s3_region: str | None = None
     s3_presign: bool = False
     cors_origins: tuple[str, ...] = ("*",)
+    web: bool = True
     max_chunk_bytes: int = 32 * MIB
     max_connections: int = 1000
     max_recordings_per_connection: int = 16

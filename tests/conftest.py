@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import random
 import re
@@ -102,6 +103,44 @@ def probe(ffmpeg: str, path: Path) -> Probe:
     return Probe(duration, frames)
 
 
+# -- node (the official socket.io-client) ---------------------------------------------------
+
+NODE_DIR = Path(__file__).parent / "node"
+INSTALL_HINT = (
+    "install Node.js 18+ with npm (e.g. `apt-get install nodejs npm`), or run scripts/test, "
+    "which sets up everything the test suite needs"
+)
+NPM_TIMEOUT = 240.0
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """`node` with socket.io-client 4.x installed in tests/node (`npm ci` if missing)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail(f"`node` is not on PATH: {INSTALL_HINT}", pytrace=False)
+    installed = NODE_DIR / "node_modules" / "socket.io-client" / "package.json"
+    if not installed.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail(f"`npm` is not on PATH: {INSTALL_HINT}", pytrace=False)
+        try:
+            done = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=NODE_DIR, capture_output=True, text=True, timeout=NPM_TIMEOUT,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`npm ci` in {NODE_DIR} took over {NPM_TIMEOUT:.0f} s", pytrace=False)
+        if done.returncode != 0 or not installed.exists():
+            pytest.fail(
+                f"`npm ci` in {NODE_DIR} failed ({done.returncode}):\n{done.stdout}{done.stderr}",
+                pytrace=False,
+            )
+    version = json.loads(installed.read_text())["version"]
+    assert version.startswith("4."), f"socket.io-client {version} installed, 4.x expected"
+    return node
+
+
 # -- servers -------------------------------------------------------------------------------
 
 
@@ -140,10 +179,12 @@ def start_server(
     *extra: str,
     env: dict[str, str] | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    port: int = 0,
 ) -> Server:
-    """Start `python -m screenrec serve --port 0` and wait for its ready line."""
+    """Start `python -m screenrec serve` (on a free port unless `port` is given) and wait for
+    its ready line."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "screenrec", "serve", "--host", "127.0.0.1", "--port", "0",
+        [sys.executable, "-m", "screenrec", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--data-dir", str(data_dir), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, **(env or {})}, preexec_fn=preexec_fn,
@@ -192,9 +233,10 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         data_dir: Path | None = None,
         env: dict[str, str] | None = None,
         preexec_fn: Callable[[], None] | None = None,
+        port: int = 0,
     ) -> Server:
         data = data_dir or tmp_path / "data"
-        server = start_server(data, *extra, env=env, preexec_fn=preexec_fn)
+        server = start_server(data, *extra, env=env, preexec_fn=preexec_fn, port=port)
         started.append(server)
         return server
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -18,45 +16,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Server, probe
+from tests.conftest import NODE_DIR, NPM_TIMEOUT, Server, probe
 
-NODE_DIR = Path(__file__).parent / "node"
 CLIENT_JS = NODE_DIR / "client.js"
-INSTALL_HINT = (
-    "install Node.js 18+ with npm (e.g. `apt-get install nodejs npm`), or run scripts/test, "
-    "which sets up everything the test suite needs"
-)
-NPM_TIMEOUT = 240.0
 CLIENT_TIMEOUT = 90.0  # client.js gives up by itself after 60 s
 PIECES = 12
-
-
-@pytest.fixture(scope="session")
-def node() -> str:
-    """`node` with socket.io-client 4.x installed in tests/node (`npm ci` if missing)."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail(f"`node` is not on PATH: {INSTALL_HINT}", pytrace=False)
-    installed = NODE_DIR / "node_modules" / "socket.io-client" / "package.json"
-    if not installed.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail(f"`npm` is not on PATH: {INSTALL_HINT}", pytrace=False)
-        try:
-            done = subprocess.run(
-                [npm, "ci", "--no-audit", "--no-fund"],
-                cwd=NODE_DIR, capture_output=True, text=True, timeout=NPM_TIMEOUT,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"`npm ci` in {NODE_DIR} took over {NPM_TIMEOUT:.0f} s", pytrace=False)
-        if done.returncode != 0 or not installed.exists():
-            pytest.fail(
-                f"`npm ci` in {NODE_DIR} failed ({done.returncode}):\n{done.stdout}{done.stderr}",
-                pytrace=False,
-            )
-    version = json.loads(installed.read_text())["version"]
-    assert version.startswith("4."), f"socket.io-client {version} installed, 4.x expected"
-    return node
 
 
 async def run_client(

@@ -13,7 +13,7 @@ import socketio
 from aiohttp import web
 
 from screenrec.config import Settings
-from screenrec.server import metrics, webhooks
+from screenrec.server import metrics, web_page, webhooks
 from screenrec.server.recording_ns import RecordingNamespace
 from screenrec.server.rest import (
     SERVICE,
@@ -49,6 +49,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SERVICE] = service
     app[SIO] = sio
     app.add_routes(routes)
+    if settings.web:
+        web_page.install(app)
     webhooks.install(app, settings, service)
     app.cleanup_ctx.append(_service_lifetime)
     app.on_shutdown.append(_disconnect_clients)

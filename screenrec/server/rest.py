@@ -87,7 +87,9 @@ def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.Str
     return middleware
 
 
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", "/"})
+# The Socket.IO endpoint checks `auth.token` itself; the page's files hold no data.
+OPEN_PREFIXES = ("/socket.io/", "/app/")
 
 
 @web.middleware
@@ -95,12 +97,12 @@ async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """With tokens configured: every route needs `Authorization: Bearer <token>`, except
-    `/healthz`, the Socket.IO endpoint (it checks `auth.token` itself) and download links
-    carrying a valid signature."""
+    `/healthz`, the recorder page (`/`, `/app/...`), the Socket.IO endpoint (it checks
+    `auth.token` itself) and download links carrying a valid signature."""
     links = request.app[SERVICE].links
     if not links.enabled or request.method == "OPTIONS" or request.path in OPEN_PATHS:
         return await handler(request)
-    if request.path.startswith("/socket.io/"):
+    if request.path.startswith(OPEN_PREFIXES):
         return await handler(request)
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and links.check_token(presented.strip()):
@@ -209,6 +211,7 @@ async def healthz(request: web.Request) -> web.Response:
                 "retentionSeconds": settings.retention,
                 "webhooks": len(settings.webhook_urls),
                 "corsOrigins": list(settings.cors_origins),
+                "web": settings.web,
             },
         }
     )
