@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,40 @@ def test_status_document_shows_download_only_when_ready() -> None:
         "r1", RecordingState.READY, 3, 3, 300, 0.0, 2.0, duration_ms=5000, final_bytes=280
     )
     assert status_document(ready)["downloadUrl"] == "/recordings/download/r1%2Ffinal.webm"
+
+
+_MMAP_PROBE = """
+import sys
+from screenrec.server import keep_large_buffers_in_mmap
+
+def rss_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+
+if sys.argv[1] == "tuned":
+    assert keep_large_buffers_in_mmap()
+first = b"x" * 300_000
+del first  # untuned, glibc raises its mmap threshold on this free
+base = rss_mib()
+chunks, survivors = [], []
+for _ in range(400):  # 100 MiB of chunk-sized buffers, with small long-lived ones between
+    chunks.append(b"x" * 262_144)
+    survivors.append(bytearray(4000))
+del chunks
+print(rss_mib() - base)
+"""
+
+
+def test_serve_returns_freed_chunk_buffers_to_the_system() -> None:
+    """What `serve` sets up keeps chunk-sized buffers out of malloc's heap: 100 MiB of them,
+    freed, leave RSS where it was (glibc's default keeps it, which is the control)."""
+
+    def retained(mode: str) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", _MMAP_PROBE, mode], capture_output=True, text=True, check=True
+        )
+        return int(out.stdout)
+
+    assert retained("tuned") < 10
+    assert retained("default") > 50, "glibc returned the heap anyway: the test shows nothing"
