@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from screenrec.media import find_ffmpeg  # noqa: E402,F401
 
 WORKLOADS = ("single", "load", "finalize10", "finalize60", "disk")
-SERVERS = ("screenrec", "node")
+SERVERS = ("screenrec", "node", "minimal")  # minimal: only when asked for (--servers)
 CHUNK_256K = 262_144
 SINGLE_CHUNKS = 200
 LOAD_CHUNK = 250_000
@@ -258,8 +258,9 @@ class Lab:
         logdir = self.scratch / "logs"
         logdir.mkdir(exist_ok=True)
         log = logdir / f"{self.count:02d}-{kind}.log"
-        server = self._start_screenrec(storage, log) if kind == "screenrec" else \
-            self._start_node(storage, log)  # fmt: skip
+        start = {"screenrec": self._start_screenrec, "node": self._start_node,
+                 "minimal": self._start_minimal}[kind]  # fmt: skip
+        server = start(storage, log)
         try:
             yield server
         finally:
@@ -275,6 +276,13 @@ class Lab:
         proc = self._spawn(args, log, cwd=ROOT)
         m = wait_line(r"listening on (http://\S+)", proc, "screenrec serve", log)
         return Server("screenrec", m.group(1), {"server": proc}, data_dir, log)
+
+    def _start_minimal(self, storage: Path, log: Path) -> Server:
+        args = [sys.executable, str(Path(__file__).with_name("minimal_server.py")), "--port", "0",
+                "--dir", str(storage), "--ffmpeg", self.ffmpeg]  # fmt: skip
+        proc = self._spawn(args, log, cwd=ROOT)
+        m = wait_line(r"listening on (http://\S+)", proc, "minimal_server.py", log)
+        return Server("minimal", m.group(1), {"server": proc}, storage, log)
 
     def _start_node(self, storage: Path, log: Path) -> Server:
         for attempt in range(3):  # a port taken between the check and the listen: again

@@ -138,7 +138,48 @@ def table(results: dict[str, Any]) -> str:
                 a, b = tml.get(key), dkl.get(key)
                 lines.append(f"| 200 clients | {label} | {fmt(a)} | {fmt(b)} | {ratio(b, a)} |")
         out += "\n" + "\n".join(lines)
-    return out
+    return out + reference_table(w)
+
+
+SIDES = ("screenrec", "minimal", "node")
+
+
+def reference_table(w: dict[str, Any]) -> str:
+    """With `--servers ...,minimal`: the reference design beside screenrec and Node, so the
+    targets (set as multiples of Node with that design) can be read against this machine."""
+    if not any("minimal" in (section or {}) for section in w.values()):
+        return ""
+    lines = [
+        "",
+        "",
+        "The reference design (bench/minimal_server.py: fsync inline, no state store, no checks)",
+        "in the same run:",
+        "",
+        "| workload | metric | screenrec | minimal | Node | screenrec / minimal | minimal / Node |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    picks = [
+        (f"single_w{n}", f"1 client, window {n}", key, label)
+        for n in (1, 8)
+        for key, label in (("mbPerS", "MB/s (median run)"), ("ackP99Ms", "ack p99 ms"))
+    ]
+    picks += [
+        (section, f"{section[5:]} clients", key, label)
+        for section in sorted((k for k in w if k.startswith("load_")), key=lambda k: int(k[5:]))
+        for key, label in (("ackP50Ms", "ack p50 ms"), ("ackP99Ms", "ack p99 ms"),
+                           ("serverCpuPercent", "server CPU %"), ("peakRssMiB", "peak RSS MiB"))
+    ]  # fmt: skip
+    picks += [("finalize10", "10-minute recording", "stopToFinishedS", "stop-to-finished s")]
+    for section, name, key, label in picks:
+        got = {
+            k: (w.get(section) or {}).get(k, {}).get(key) for k in ("screenrec", "minimal", "node")
+        }
+        if got["minimal"] is None:
+            continue
+        sr, mn, nd = got["screenrec"], got["minimal"], got["node"]
+        lines.append(f"| {name} | {label} | {fmt(sr)} | {fmt(mn)} | {fmt(nd)} | "
+                     f"{ratio(sr, mn)} | {ratio(mn, nd)} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _each(row: dict[str, Any]) -> str | None:

@@ -76,7 +76,10 @@ def main() -> None:
         help=f"comma-separated subset of {','.join(WORKLOADS)}",
     )
     parser.add_argument(
-        "--servers", default=",".join(SERVERS), help="comma-separated subset of screenrec,node"
+        "--servers",
+        default="screenrec,node",
+        help="comma-separated subset of screenrec,node,minimal (minimal: the reference design "
+        "the targets were set with, bench/minimal_server.py)",
     )
     parser.add_argument(
         "--clients", default=None, help="client counts for the load workload (default 50,200,500)"
