@@ -48,7 +48,7 @@ def build(root: Path, ffmpeg: str) -> web.Application:
             os.fsync(fd)
         finally:
             os.close(fd)
-        await sio.emit("chunkSaved", {"recordId": rid, "chunkIndex": index}, to=sid, namespace=NS)
+        await sio.emit("chunkSaved", {"recordId": rid, "index": index}, to=sid, namespace=NS)
 
     @sio.on("stop", namespace=NS)
     async def stop(sid: str, data: dict) -> None:
