@@ -101,17 +101,21 @@ async def _disconnect_clients(app: web.Application) -> None:
     await app[SERVICE].drain()
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
-LARGE_BUFFER = 128 * 1024
+M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameters
+M_ARENA_MAX = -8
+LARGE_BUFFER = 1024 * 1024
 
 
-def keep_large_buffers_in_mmap() -> bool:
-    """Chunks are 0.1-1 MB buffers that live for milliseconds. glibc's malloc raises its mmap
-    threshold the first time such a block is freed and then serves them from heap arenas that
-    keep their peak size, so RSS follows the worst burst. A fixed threshold keeps every buffer
-    of 128 KiB or more in its own mapping, returned to the system when freed (500 clients:
-    peak RSS 223-242 MiB instead of 259-265 MiB in alternating bench runs). False where the C
-    library is not glibc."""
+def tune_malloc() -> bool:
+    """Keep the memory of finished chunks reusable (glibc only; False elsewhere).
+
+    One arena: glibc gives threads arenas of their own, and chunk-sized buffers that a worker
+    thread allocated (finalize reads stored chunks in batches) stay in its arena, unusable by
+    the event loop's allocations. A fixed 1 MiB mmap threshold: glibc raises its threshold
+    the first time a large block is freed, up to 32 MiB, after which multi-megabyte buffers
+    (read batches, large chunks) stay in the heap at their peak; fixed, they are mapped and
+    returned when freed. Chunk-sized buffers (0.1-1 MB) stay in the heap, where reusing them
+    costs no page faults: a 128 KiB threshold cost a third of one client's throughput."""
     name = ctypes.util.find_library("c")
     if not name:
         return False
@@ -119,11 +123,12 @@ def keep_large_buffers_in_mmap() -> bool:
         mallopt = ctypes.CDLL(name).mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER))
+    return bool(mallopt(M_ARENA_MAX, 1)) and bool(mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER))
 
 
 async def run(settings: Settings, announce: Callable[[str], None]) -> None:
     """Serve until SIGINT/SIGTERM, then disconnect clients, finish writes and return."""
+    tune_malloc()  # before any thread allocates
     app = create_app(settings)
     # By the time aiohttp waits on handlers, on_shutdown has closed every websocket and
     # finished every write; the timeout only bounds a download still streaming.
@@ -138,7 +143,6 @@ async def run(settings: Settings, announce: Callable[[str], None]) -> None:
         # one bench run (full gen-2 passes over ~140k startup objects took 25-73 ms).
         gc.freeze()
         gc.set_threshold(10_000, 20, 100)
-        keep_large_buffers_in_mmap()
         shown = f"[{host}]" if ":" in host else host
         announce(f"http://{shown}:{port}")
         stopping = asyncio.Event()
