@@ -21,6 +21,7 @@ from screenrec.models import (
 )
 from screenrec.service import plan_final
 from screenrec.storage import open_storage
+from screenrec.storage.local_storage import WritePacer
 from screenrec.store import open_store
 
 
@@ -150,38 +151,56 @@ def test_status_document_shows_download_only_when_ready() -> None:
     assert status_document(ready)["downloadUrl"] == "/recordings/download/r1%2Ffinal.webm"
 
 
-_MMAP_PROBE = """
-import sys
-from screenrec.server import keep_large_buffers_in_mmap
+_MALLOC_PROBE = """
+import ctypes, ctypes.util, sys
+from screenrec.server import tune_malloc
 
-def rss_mib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) // 1024
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
 
+mallinfo2 = ctypes.CDLL(ctypes.util.find_library("c")).mallinfo2
+mallinfo2.restype = MallInfo2
 if sys.argv[1] == "tuned":
-    assert keep_large_buffers_in_mmap()
-first = b"x" * 300_000
-del first  # untuned, glibc raises its mmap threshold on this free
-base = rss_mib()
-chunks, survivors = [], []
-for _ in range(400):  # 100 MiB of chunk-sized buffers, with small long-lived ones between
-    chunks.append(b"x" * 262_144)
-    survivors.append(bytearray(4000))
-del chunks
-print(rss_mib() - base)
+    assert tune_malloc()
+first = b"x" * (8 << 20)
+del first  # untuned, glibc raises its mmap threshold to 8 MiB on this free
+before = mallinfo2().hblks
+batch = b"x" * (4 << 20)  # a finalize read batch
+print(mallinfo2().hblks - before)
 """
 
 
-def test_serve_returns_freed_chunk_buffers_to_the_system() -> None:
-    """What `serve` sets up keeps chunk-sized buffers out of malloc's heap: 100 MiB of them,
-    freed, leave RSS where it was (glibc's default keeps it, which is the control)."""
+def test_serve_maps_large_buffers_so_freeing_returns_them() -> None:
+    """What `serve` sets up keeps multi-megabyte buffers (finalize's read batches) in their own
+    mappings, returned to the system when freed, where glibc's default would have moved them
+    into the heap after the first large free (the control)."""
 
-    def retained(mode: str) -> int:
+    def mapped(mode: str) -> int:
         out = subprocess.run(
-            [sys.executable, "-c", _MMAP_PROBE, mode], capture_output=True, text=True, check=True
+            [sys.executable, "-c", _MALLOC_PROBE, mode], capture_output=True, text=True, check=True
         )
         return int(out.stdout)
 
-    assert retained("tuned") < 10
-    assert retained("default") > 50, "glibc returned the heap anyway: the test shows nothing"
+    assert mapped("tuned") == 1
+    assert mapped("default") == 0, "glibc mapped it anyway: the test shows nothing"
+
+
+def test_write_pacer_goes_to_threads_after_a_slow_write_and_probes_back() -> None:
+    pacer = WritePacer(budget=0.001, max_inline=1000, probe_every=4, max_probe_every=16)
+    assert pacer.inline(1000) and not pacer.inline(1001)  # too big: always a thread
+    pacer.record(0.0002)
+    assert pacer.inline(10)
+    pacer.record(0.05)  # a slow disk: threads, one inline probe every 4 writes
+    assert [pacer.inline(10) for _ in range(4)] == [False, False, False, True]
+    pacer.record(0.05)  # the probe was slow too: probe half as often
+    assert [pacer.inline(10) for _ in range(8)] == [False] * 7 + [True]
+    for _ in range(3):
+        pacer.record(0.05)
+        while not pacer.inline(10):
+            pass
+    pacer.record(0.05)  # 8 -> 16 -> 32, capped at 16
+    assert [pacer.inline(10) for _ in range(16)] == [False] * 15 + [True]
+    pacer.record(0.0001)  # fast again: inline from now on
+    assert all(pacer.inline(10) for _ in range(5))

@@ -2,6 +2,11 @@
 
 A chunk is written to a unique temp name, fsynced, then hard-linked to its final name (link
 fails if the name exists, so a stored chunk can never be replaced) and the directory fsynced.
+
+Where that whole sequence is fast (tmpfs, or a disk whose fsync returns in microseconds), it
+runs on the event loop: handing it to a thread and back costs more than the write itself. The
+`WritePacer` times those writes and sends them to threads as soon as one takes a millisecond,
+so a slow or stalling disk holds up the loop for one write, then for rare probes.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import errno
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +27,46 @@ from screenrec.models import FINAL_NAME, chunk_name
 
 _CHUNK_FILE_RE = re.compile(r"chunk-(0|[1-9][0-9]*)\.webm")
 _READ_BATCH_BYTES = 4 * 1024 * 1024  # read per thread hop while finalizing
+
+
+class WritePacer:
+    """Decides where the next chunk write runs. Inline (on the event loop) while inline writes
+    take under `budget` seconds each; after a slow one, on threads, with one inline write as a
+    probe after `probe_every` writes, an interval that doubles (up to `max_probe_every`) each
+    time the probe is slow too. Only inline writes are timed: on a thread, the time a write
+    waits for the GIL would count against the disk. Chunks over `max_inline` bytes always go
+    to a thread."""
+
+    def __init__(
+        self,
+        budget: float = 0.001,
+        max_inline: int = 1024 * 1024,
+        probe_every: int = 32,
+        max_probe_every: int = 4096,
+    ) -> None:
+        self.budget, self.max_inline = budget, max_inline
+        self._first_probe, self._max_probe = probe_every, max_probe_every
+        self.inline_now = True
+        self._probe_every = probe_every
+        self._until_probe = 0
+
+    def inline(self, size: int) -> bool:
+        """Whether to write the next chunk of `size` bytes on the event loop."""
+        if size > self.max_inline:
+            return False
+        if self.inline_now:
+            return True
+        self._until_probe -= 1
+        return self._until_probe <= 0
+
+    def record(self, seconds: float) -> None:
+        """How long an inline write took."""
+        if seconds < self.budget:
+            self.inline_now, self._probe_every = True, self._first_probe
+            return
+        if not self.inline_now:  # a probe, and still slow: probe less often
+            self._probe_every = min(self._probe_every * 2, self._max_probe)
+        self.inline_now, self._until_probe = False, self._probe_every
 
 
 def _fsync_dir(path: Path) -> None:
@@ -46,6 +92,7 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._known_dirs: set[str] = set()
+        self.pacer = WritePacer()
 
     def _dir(self, record_id: str) -> Path:
         return self.root / record_id
@@ -86,7 +133,14 @@ class LocalStorage:
 
     async def put_chunk(self, record_id: str, index: int, data: bytes) -> None:
         try:
-            await asyncio.to_thread(self._write_chunk, record_id, index, data)
+            if self.pacer.inline(len(data)):
+                began = time.perf_counter()
+                try:
+                    self._write_chunk(record_id, index, data)
+                finally:
+                    self.pacer.record(time.perf_counter() - began)
+            else:
+                await asyncio.to_thread(self._write_chunk, record_id, index, data)
         except OSError as exc:
             self._known_dirs.discard(record_id)
             raise _storage_error(f"store chunk {index} of {record_id}", exc) from exc
