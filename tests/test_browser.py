@@ -325,10 +325,16 @@ async def test_with_a_token_the_page_asks_once_then_works(
     await dialog.get_by_text("did not accept").wait_for(timeout=WAIT_MS)
     assert (await page.state())["connection"] == "needs-token"
     await page.shot("2-token-refused-while-recording")
+    await page.until("s.produced >= 2")  # chunks recorded while the dialog is up are kept
+    await dialog.get_by_label("Token").press("Escape")  # the page can do nothing without one
+    assert await dialog.is_visible()
+    await dialog.get_by_role("button", name="Stop recording").click()  # the page is blocked
+    await page.until("s.phase === 'uploading'")
     await dialog.get_by_label("Token").fill(TOKEN)
     await dialog.get_by_label("Token").press("Enter")
-    await page.until("s.connection === 'connected' && s.acked >= 2")
-    state = await page.stop_and_wait()
+    await page.until("s.phase === 'done' || s.phase === 'failed'", timeout=60_000)
+    state = await page.state()
+    assert state["phase"] == "done" and state["acked"] == state["produced"] >= 2, state
     check_final(server, ffmpeg, state, await status_of(server, state["recordId"], TOKEN))
     page.assert_clean(console=False)  # the refused token's 401s are logged by Chromium
 

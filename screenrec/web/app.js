@@ -137,6 +137,9 @@ function askToken(rejected) {
     };
     form.addEventListener("submit", submitted);
   });
+  // The dialog blocks the page: offer Stop here, so capture can end while the token is found
+  // (what was recorded is kept and uploaded once a token is accepted).
+  $("token-stop").hidden = !(session && state.phase === "recording");
   dialog.showModal();
   $("token").focus();
   return tokenRequest;
@@ -593,6 +596,11 @@ function init() {
   }
   $("record-form").addEventListener("submit", record);
   $("stop").addEventListener("click", () => session?.stop());
+  $("token-stop").addEventListener("click", () => {
+    $("token-stop").hidden = true;
+    $("token").focus();
+    session?.stop();
+  });
   $("refresh").addEventListener("click", () => loadLibrary());
   $("token-dialog").addEventListener("cancel", (event) => event.preventDefault());
   window.addEventListener("beforeunload", (event) => {
