@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,6 +219,28 @@ async def test_record_from_the_camera_then_play_and_seek(
     check_final(server, ffmpeg, state, await status_of(server, state["recordId"]))
     link = await page.page.locator("#download").get_attribute("href")
     assert link == state["finished"]["downloadUrl"]
+    page.assert_clean()
+
+
+async def test_record_the_screen_with_the_microphone(
+    server: Server, open_page: Callable[[Server], Any], ffmpeg: str
+) -> None:
+    """The page's default: getDisplayMedia (Chromium's fake screen, auto-accepted) plus a
+    microphone track, so the final has video and audio."""
+    page = await open_page(server)
+    assert await page.page.get_by_label("Screen, window or tab").is_checked()
+    await page.page.get_by_label("Include the microphone").check()
+    await page.page.get_by_role("button", name="Record", exact=True).click()
+    await page.until("s.phase === 'recording' && s.connection === 'connected'")
+    await page.until("s.acked >= 3", timeout=15_000)
+    state = await page.stop_and_wait()
+    await page.seek_middle("#player")
+    check_final(server, ffmpeg, state, await status_of(server, state["recordId"]))
+    streams = subprocess.run(
+        [ffmpeg, "-hide_banner", "-i", str(server.storage / state["recordId"] / "final.webm")],
+        capture_output=True, text=True,
+    ).stderr  # fmt: skip
+    assert "Video:" in streams and "Audio:" in streams, streams
     page.assert_clean()
 
 
