@@ -18,7 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from screenrec.config import Settings
 from screenrec.store.sqlite_store import SqliteStore
+
+LIMIT = Settings().max_recording_bytes  # checked on every reservation, as the server does
 
 
 async def measure(directory: str, chunks: int) -> tuple[float, float]:
@@ -28,7 +31,7 @@ async def measure(directory: str, chunks: int) -> tuple[float, float]:
             await store.start("bench", time.time())
             began = time.perf_counter()
             for i in range(chunks):
-                await store.reserve_chunk("bench", i, 262_144, time.time())
+                await store.reserve_chunk("bench", i, 262_144, time.time(), LIMIT)
             reserved = time.perf_counter()
             for i in range(chunks):
                 await store.commit_chunk("bench", i, time.time())

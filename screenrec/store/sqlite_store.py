@@ -174,9 +174,10 @@ class SqliteStore:
             task.exception()  # a failed checkpoint is retried after the next CHECKPOINT_EVERY
 
     @staticmethod
-    def _live(conn: sqlite3.Connection, record_id: str) -> tuple[str, int]:
+    def _live(conn: sqlite3.Connection, record_id: str) -> tuple[str, int, int]:
+        """(state, next_index, bytes stored) of a live recording; raises otherwise."""
         row = conn.execute(
-            "SELECT state, next_index FROM recordings WHERE id = ?", (record_id,)
+            "SELECT state, next_index, bytes FROM recordings WHERE id = ?", (record_id,)
         ).fetchone()
         if row is None:
             raise NotStarted(f"recording {record_id} was never started", record_id=record_id)
@@ -220,7 +221,7 @@ class SqliteStore:
     ) -> Reservation:
         def tx(conn: sqlite3.Connection) -> Reservation:
             conn.execute("BEGIN IMMEDIATE")
-            _, index = self._live(conn, record_id)
+            _, index, stored = self._live(conn, record_id)
             if seq is not None:
                 seen = conn.execute(
                     "SELECT idx, size, state FROM chunks WHERE recording_id = ? AND seq = ?",
@@ -234,15 +235,11 @@ class SqliteStore:
                             record_id=record_id,
                         )
                     return Reservation(seen[0], duplicate=True, state=ChunkState(seen[2]))
-            if max_bytes is not None:
-                (stored,) = conn.execute(
-                    "SELECT bytes FROM recordings WHERE id = ?", (record_id,)
-                ).fetchone()
-                if stored + size > max_bytes:
-                    raise LimitExceeded(
-                        f"recording {record_id} would exceed {max_bytes} bytes",
-                        record_id=record_id,
-                    )
+            if max_bytes is not None and stored + size > max_bytes:
+                raise LimitExceeded(
+                    f"recording {record_id} would exceed {max_bytes} bytes",
+                    record_id=record_id,
+                )
             conn.execute(
                 "INSERT INTO chunks (recording_id, idx, seq, size, state, created_at) "
                 "VALUES (?,?,?,?,?,?)",
