@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from screenrec.errors import AlreadyFinished, Busy, InvalidPayload, NotStarted
 from screenrec.models import ChunkState, RecordingState
-from screenrec.store import StateStore, sqlite_store
+from screenrec.store import StateStore
 from screenrec.store.redis_store import RedisStore
 from screenrec.store.sqlite_store import SqliteStore
 from tests.conftest import RedisServer
@@ -203,13 +203,10 @@ async def test_sqlite_waits_for_another_writer_without_blocking_the_loop(tmp_pat
     await store.close()
 
 
-async def test_sqlite_checkpoints_the_wal_off_the_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_sqlite_checkpoints_the_wal_off_the_loop(tmp_path: Path) -> None:
     """The loop's connection never checkpoints (that fsyncs); the thread does it every
-    CHECKPOINT_EVERY transactions, so the WAL file stays small however long the server runs."""
-    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 50)
-    store = SqliteStore(tmp_path / "state.sqlite3")
+    `checkpoint_every` transactions, so the WAL file stays small however long the server runs."""
+    store = SqliteStore(tmp_path / "state.sqlite3", checkpoint_every=50)
     await store.start("r", 1.0)
     wal = tmp_path / "state.sqlite3-wal"
     largest = 0

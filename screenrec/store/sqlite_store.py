@@ -24,7 +24,6 @@ from screenrec.errors import (
     InvalidPayload,
     LimitExceeded,
     NotStarted,
-    ScreenrecError,
     StorageError,
 )
 from screenrec.models import Chunk, ChunkState, Recording, RecordingState, Reservation
@@ -32,6 +31,7 @@ from screenrec.models import Chunk, ChunkState, Recording, RecordingState, Reser
 T = TypeVar("T")
 
 CHECKPOINT_EVERY = 1000  # loop transactions between WAL checkpoints (run on the thread)
+_RETRY_ON_THREAD = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS recordings (
@@ -89,8 +89,9 @@ class SqliteStore:
 
     name = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
         self.path = path
+        self.checkpoint_every = checkpoint_every
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screenrec-sqlite")
         self._conn: sqlite3.Connection | None = None  # the thread's: waits for locks
         self._loop_conn: sqlite3.Connection | None = None  # the event loop's: never waits
@@ -131,10 +132,11 @@ class SqliteStore:
             return await asyncio.get_running_loop().run_in_executor(
                 self._executor, lambda: self._call(self._connect(), fn)
             )
-        except ScreenrecError:
-            raise
         except sqlite3.Error as exc:
-            raise StorageError(f"state store ({self.path}): {exc}") from exc
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: sqlite3.Error) -> StorageError:
+        return StorageError(f"state store ({self.path}): {exc}")
 
     async def _run_here(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run the short transaction `fn` on the event loop; if the database is locked, run it
@@ -152,16 +154,12 @@ class SqliteStore:
             return await self._run(fn)
         try:
             result = self._call(self._loop_conn, fn)
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise StorageError(f"state store ({self.path}): {exc}") from exc
-            return await self._run(fn)
-        except ScreenrecError:
-            raise
         except sqlite3.Error as exc:
-            raise StorageError(f"state store ({self.path}): {exc}") from exc
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _RETRY_ON_THREAD:
+                return await self._run(fn)
+            raise self._failed(exc) from exc
         self._loop_calls += 1
-        if self._loop_calls % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
+        if self._loop_calls % self.checkpoint_every == 0 and self._checkpoint is None:
             self._checkpoint = asyncio.ensure_future(
                 self._run(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
             )
@@ -171,7 +169,7 @@ class SqliteStore:
     def _checkpointed(self, task: asyncio.Future[object]) -> None:
         self._checkpoint = None
         if not task.cancelled():
-            task.exception()  # a failed checkpoint is retried after the next CHECKPOINT_EVERY
+            task.exception()  # a failed checkpoint is retried checkpoint_every calls later
 
     @staticmethod
     def _live(conn: sqlite3.Connection, record_id: str) -> tuple[str, int, int]:
