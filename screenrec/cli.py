@@ -25,7 +25,8 @@ from screenrec.config import Settings, env_name, parse_duration
 from screenrec.errors import ConfigError, NotFound, ScreenrecError
 from screenrec.links import Links
 from screenrec.logs import setup_logging
-from screenrec.models import Recording, RecordingState, ranges, status_document
+from screenrec.models import Recording, RecordingState, ranges
+from screenrec.wire import status_document
 
 T = TypeVar("T")
 
@@ -437,7 +438,7 @@ def finalize(
                 progress.update(task, description=f"finalizing {record_id}")
                 try:
                     results.append(
-                        status_document(await service.finalize(record_id), service.links)
+                        status_document(await service.finalize(record_id), _links(settings))
                     )
                 except ScreenrecError as exc:
                     results.append({"recordId": record_id, "status": "failed", **exc.to_dict()})
@@ -487,21 +488,19 @@ def purge(
     )  # fmt: skip
     age = _seconds(older_than)
 
-    async def select(service: Any) -> list[Recording]:
-        if record_ids:
-            return [await service.status(rid) for rid in record_ids]
-        return await service.list(limit=100_000, states=tuple(status or ()), older_than=age)
-
-    chosen = _run_service(settings, select)
-    if not force:
-        live = [
-            r for r in chosen if r.state in (RecordingState.RECORDING, RecordingState.PROCESSING)
-        ]
-        if live and record_ids:
-            ids = ", ".join(r.record_id for r in live)
-            err.print(f"[red]error:[/] still receiving chunks: {ids} (use --force)")
-            raise typer.Exit(1)
-        chosen = [r for r in chosen if r not in live]
+    plan = _run_service(
+        settings,
+        lambda s: s.purge_plan(record_ids, states=tuple(status or ()), older_than=age, force=force),
+    )
+    if record_ids and plan.skipped:
+        missing = [rid for rid, why in plan.skipped if why == "not found"]
+        if missing:
+            err.print(f"[red]error:[/] no recording {', '.join(missing)}")
+            raise typer.Exit(3)
+        ids = ", ".join(rid for rid, _ in plan.skipped)
+        err.print(f"[red]error:[/] still receiving chunks: {ids} (use --force)")
+        raise typer.Exit(1)
+    chosen = plan.chosen
     if not dry_run and chosen and not yes:
         if not sys.stdin.isatty():
             err.print("[red]error:[/] refusing to delete without a terminal to confirm: use --yes")
@@ -511,8 +510,8 @@ def purge(
 
     async def remove(service: Any) -> list[dict[str, Any]]:
         done = []
-        for rec in chosen:
-            freed = await service.purge(rec.record_id, force=force, dry_run=dry_run)
+        for rec, size in chosen:
+            freed = size if dry_run else await service.purge(rec.record_id, force=force)
             done.append({"recordId": rec.record_id, "status": str(rec.state), "bytes": freed})
         return done
 

@@ -10,6 +10,7 @@
     │   └── NotStarted                  (not_started, 404)
     ├── AlreadyFinished                 (already_finished, 409)
     ├── Busy                            (busy, 409)
+    │   └── LiveRecording               (busy, 409)
     ├── LimitExceeded                   (limit_exceeded, 429)
     ├── StorageError                    (storage_error, 503)
     │   └── ChunkExists                 (storage_error, 503)
@@ -99,6 +100,10 @@ class Busy(ScreenrecError):
 
     code = "busy"
     http_status = 409
+
+
+class LiveRecording(Busy):
+    """A purge of a recording that is still recording or being finalized, without force."""
 
 
 class LimitExceeded(ScreenrecError):

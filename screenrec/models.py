@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from screenrec.errors import InvalidKey, InvalidRecordId
-from screenrec.links import Links
 
 RECORD_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _CHUNK_NAME_RE = re.compile(r"chunk-(0|[1-9][0-9]{0,17})\.webm")
@@ -99,37 +97,6 @@ def parse_key(key: str) -> tuple[str, str]:
     ):
         raise InvalidKey("key must be {recordId}/final.webm or {recordId}/chunk-{index}.webm")
     return record_id, name
-
-
-def iso(ts: float | None) -> str | None:
-    """Unix seconds as an ISO 8601 UTC string with milliseconds."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def status_document(rec: Recording, links: Links | None = None) -> dict[str, object]:
-    """The REST/CLI/`finished` view of a recording (camelCase, as on the wire); with `links`,
-    the download URL is signed when access control is on."""
-    doc: dict[str, object] = {
-        "recordId": rec.record_id,
-        "status": str(rec.state),
-        "chunks": rec.chunks,
-        "bytes": rec.bytes,
-        "nextIndex": rec.next_index,
-        "createdAt": iso(rec.created_at),
-        "updatedAt": iso(rec.updated_at),
-    }
-    if rec.state == RecordingState.READY:
-        doc["downloadUrl"] = (links or Links()).download(download_key(rec.record_id))
-        doc["finalBytes"] = rec.final_bytes
-    if rec.duration_ms is not None:
-        doc["durationMs"] = rec.duration_ms
-    if rec.error:
-        doc["error"] = rec.error
-    if rec.warnings:
-        doc["warnings"] = list(rec.warnings)
-    return doc
 
 
 def ranges(numbers: list[int]) -> str:

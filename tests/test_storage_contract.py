@@ -12,7 +12,7 @@ import pytest
 
 from screenrec.config import MIB, Settings
 from screenrec.errors import ChunkExists, StorageError
-from screenrec.storage import RemoteDownloads, Storage, open_storage
+from screenrec.storage import LocalFiles, RemoteDownloads, Storage, open_storage
 
 RID = "contract-Rec_1"
 
@@ -39,8 +39,9 @@ async def read_all(storage: Storage, record_id: str, indices: list[int]) -> byte
 
 async def read_file(storage: Storage, record_id: str, name: str) -> bytes:
     """A stored file's bytes, the way the download route gets at them."""
-    path = storage.local_path(record_id, name)
-    if path is not None:
+    if isinstance(storage, LocalFiles):
+        path = storage.local_path(record_id, name)
+        assert path is not None
         return path.read_bytes()
     assert isinstance(storage, RemoteDownloads)
     read = await storage.open_read(record_id, name, byte_range=None, if_none_match=None)

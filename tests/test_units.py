@@ -16,13 +16,13 @@ from screenrec.models import (
     Recording,
     RecordingState,
     parse_key,
-    status_document,
     validate_record_id,
 )
 from screenrec.service import plan_final
 from screenrec.storage import open_storage
 from screenrec.storage.local_storage import WritePacer
 from screenrec.store import open_store
+from screenrec.wire import status_document
 
 
 @pytest.mark.parametrize(

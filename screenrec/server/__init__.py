@@ -15,9 +15,11 @@ import socketio
 from aiohttp import web
 
 from screenrec.config import Settings
+from screenrec.links import Links
 from screenrec.server import metrics, web_page, webhooks
 from screenrec.server.recording_ns import RecordingNamespace
 from screenrec.server.rest import (
+    LINKS,
     SERVICE,
     auth_middleware,
     cors_middleware,
@@ -37,6 +39,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=1024 * 1024,
     )
     service = RecordingService.open(settings)
+    links = Links(settings.tokens, settings.link_ttl)
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         transports=["websocket"],
@@ -46,14 +49,15 @@ def create_app(settings: Settings) -> web.Application:
         engineio_logger=False,
     )
     meter = metrics.install(app, service)
-    sio.register_namespace(RecordingNamespace(service, meter))
+    sio.register_namespace(RecordingNamespace(service, links, meter))
     sio.attach(app)
     app[SERVICE] = service
+    app[LINKS] = links
     app[SIO] = sio
     app.add_routes(routes)
     if settings.web:
         web_page.install(app)
-    webhooks.install(app, settings, service)
+    webhooks.install(app, settings, service, links)
     app.cleanup_ctx.append(_service_lifetime)
     app.on_shutdown.append(_disconnect_clients)
     return app
@@ -61,28 +65,15 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _service_lifetime(app: web.Application) -> AsyncIterator[None]:
     service = app[SERVICE]
-    await service.store.ping()  # fail at start-up, not on the first event
-    await service.storage.ping()
-    housekeeping = asyncio.create_task(_housekeeping(service), name="housekeeping")
+    health = await service.health()  # fail at start-up, not on the first event
+    if not health.ok:
+        raise health.problems[0]
+    housekeeping = asyncio.create_task(service.housekeep_forever(), name="housekeeping")
     yield
     housekeeping.cancel()
     with suppress(asyncio.CancelledError):
         await housekeeping
     await service.close()
-
-
-async def _housekeeping(service: RecordingService) -> None:
-    """Finalize stale recordings and apply retention, forever; one bad pass never stops it."""
-    settings = service.settings
-    if settings.stale_after <= 0 and settings.retention is None:
-        return
-    interval = min(60.0, max(0.5, settings.stale_after / 4)) if settings.stale_after > 0 else 60.0
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await service.maintain()
-        except Exception:
-            log.exception("housekeeping pass failed; trying again in %.0f s", interval)
 
 
 async def _disconnect_clients(app: web.Application) -> None:
@@ -126,6 +117,20 @@ def tune_malloc() -> bool:
     return bool(mallopt(M_ARENA_MAX, 1)) and bool(mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER))
 
 
+def _log_exposure(settings: Settings, url: str) -> None:
+    """Say once at start-up who can use the server."""
+    if settings.tokens:
+        log.info("access control on: %d token(s); downloads use signed links", len(settings.tokens))
+        return
+    local = settings.host in ("127.0.0.1", "::1", "localhost")
+    log.warning(
+        "open to everyone (no --token): anyone who can reach %s can record, list, download "
+        "and delete%s",
+        url,
+        "" if local else " (use --host 127.0.0.1 to keep it on this machine)",
+    )
+
+
 async def run(settings: Settings, announce: Callable[[str], None]) -> None:
     """Serve until SIGINT/SIGTERM, then disconnect clients, finish writes and return."""
     tune_malloc()  # before any thread allocates
@@ -144,7 +149,9 @@ async def run(settings: Settings, announce: Callable[[str], None]) -> None:
         gc.freeze()
         gc.set_threshold(10_000, 20, 100)
         shown = f"[{host}]" if ":" in host else host
-        announce(f"http://{shown}:{port}")
+        url = f"http://{shown}:{port}"
+        announce(url)
+        _log_exposure(settings, url)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

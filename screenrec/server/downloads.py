@@ -1,5 +1,5 @@
-"""Downloads from storage that is not a local disk (S3): a redirect to a presigned URL, or the
-object streamed through with the client's Range and If-None-Match passed on."""
+"""Downloads streamed through from storage that is not a local disk (S3), with the client's
+Range and If-None-Match already passed on by the service."""
 
 from __future__ import annotations
 
@@ -8,30 +8,18 @@ import logging
 from aiohttp import web
 
 from screenrec.errors import ScreenrecError
-from screenrec.storage import ObjectRead, RemoteDownloads
+from screenrec.service import Download
+from screenrec.storage import ObjectRead
 
 log = logging.getLogger("screenrec.rest")
 
 
-async def remote_download(
-    request: web.Request,
-    storage: RemoteDownloads,
-    record_id: str,
-    name: str,
-    filename: str,
-    headers: dict[str, str],
+async def stream_download(
+    request: web.Request, found: Download, headers: dict[str, str]
 ) -> web.StreamResponse:
-    """Answer a GET or HEAD for `{record_id}/{name}` with 302, 200, 206, 304 or 416."""
-    url = await storage.presigned_url(record_id, name, filename)
-    if url is not None:
-        raise web.HTTPFound(url, headers={"Cache-Control": "no-store"})
-    read = await storage.open_read(
-        record_id,
-        name,
-        byte_range=request.headers.get("Range"),
-        if_none_match=request.headers.get("If-None-Match"),
-        head=request.method == "HEAD",
-    )
+    """Answer a GET or HEAD with the opened object: 200, 206, 304 or 416."""
+    read = found.read
+    assert read is not None
     response = _response(read, headers)
     try:
         await response.prepare(request)
@@ -43,7 +31,7 @@ async def remote_download(
         pass  # the client went away; nothing to answer
     except ScreenrecError as exc:
         # Headers are gone: the only honest signal left is a connection cut short.
-        log.warning("download of %s/%s broke off: %s", record_id, name, exc.message)
+        log.warning("download of %s/%s broke off: %s", found.record_id, found.name, exc.message)
         if request.transport is not None:
             request.transport.close()
     finally:

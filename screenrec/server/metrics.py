@@ -89,7 +89,7 @@ class Metrics:
 
     async def render(self, service: RecordingService) -> bytes:
         """The text exposition, with the recordings-by-state gauge read from the store now."""
-        counts = await service.store.count_by_state()
+        counts = await service.count_by_state()
         for state in RecordingState:
             self._recordings.labels(state=state.value).set(counts.get(state, 0))
         return generate_latest(self.registry)

@@ -15,9 +15,11 @@ from typing import Any
 import socketio
 
 from screenrec.errors import InvalidPayload, LimitExceeded, ScreenrecError
-from screenrec.models import RECORD_ID_RE, status_document
+from screenrec.links import Links
+from screenrec.models import RECORD_ID_RE
 from screenrec.server.metrics import Metrics
 from screenrec.service import RecordingService
+from screenrec.wire import status_document
 
 log = logging.getLogger("screenrec.socketio")
 NAMESPACE = "/recording"
@@ -81,9 +83,12 @@ def _answers(event: str, reply: str) -> Callable[[Handler], Callable[..., Awaita
 class RecordingNamespace(socketio.AsyncNamespace):
     """`start`/`chunk`/`stop` over one RecordingService."""
 
-    def __init__(self, service: RecordingService, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, service: RecordingService, links: Links, metrics: Metrics | None = None
+    ) -> None:
         super().__init__(NAMESPACE)
         self.service = service
+        self.links = links
         self.metrics = metrics or Metrics()
         self._recordings: dict[str, set[str]] = {}  # sid -> recordIds it started or fed
 
@@ -101,7 +106,7 @@ class RecordingNamespace(socketio.AsyncNamespace):
         return {"error": exc.to_dict()}
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        links = self.service.links
+        links = self.links
         token = auth.get("token") if isinstance(auth, dict) else None
         if links.enabled and not links.check_token(token):
             # Logged without what was presented; the client gets connect_error "unauthorized".
@@ -168,4 +173,4 @@ class RecordingNamespace(socketio.AsyncNamespace):
     async def on_stop(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
         expected = _optional_count(payload, "chunks")
         rec = await self.service.stop(payload.get("recordId"), expected)  # type: ignore[arg-type]
-        return status_document(rec, self.service.links)
+        return status_document(rec, self.links)

@@ -13,15 +13,16 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from screenrec import __version__
-from screenrec.errors import InvalidPayload, NotFound, ScreenrecError, Unauthorized
-from screenrec.links import DOWNLOAD_PREFIX
-from screenrec.models import RecordingState, parse_key, status_document, validate_record_id
-from screenrec.server.downloads import remote_download
+from screenrec.errors import InvalidPayload, ScreenrecError, Unauthorized
+from screenrec.links import DOWNLOAD_PREFIX, Links
+from screenrec.models import RecordingState, validate_record_id
+from screenrec.server.downloads import stream_download
 from screenrec.service import RecordingService
-from screenrec.storage import RemoteDownloads
+from screenrec.wire import status_document
 
 log = logging.getLogger("screenrec.rest")
 SERVICE = web.AppKey("service", RecordingService)
+LINKS = web.AppKey("links", Links)
 EXPOSED_HEADERS = "Content-Range, Content-Length, Content-Disposition, ETag, Accept-Ranges"
 MAX_PAGE = 1000
 
@@ -99,7 +100,7 @@ async def auth_middleware(
     """With tokens configured: every route needs `Authorization: Bearer <token>`, except
     `/healthz`, the recorder page (`/`, `/app/...`), the Socket.IO endpoint (it checks
     `auth.token` itself) and download links carrying a valid signature."""
-    links = request.app[SERVICE].links
+    links = request.app[LINKS]
     if not links.enabled or request.method == "OPTIONS" or request.path in OPEN_PATHS:
         return await handler(request)
     if request.path.startswith(OPEN_PREFIXES):
@@ -120,7 +121,7 @@ async def auth_middleware(
 async def recording_status(request: web.Request) -> web.Response:
     """One recording's status document."""
     rec = await request.app[SERVICE].status(request.match_info["record_id"])
-    return web.json_response(status_document(rec, request.app[SERVICE].links))
+    return web.json_response(status_document(rec, request.app[LINKS]))
 
 
 @routes.delete("/recordings/{record_id}")
@@ -135,20 +136,23 @@ async def delete_recording(request: web.Request) -> web.Response:
 @routes.get("/recordings/download/{key:.+}")
 async def download(request: web.Request) -> web.StreamResponse:
     """A final (or kept chunk) file, with Range, ETag and Content-Disposition."""
-    record_id, name = parse_key(request.match_info["key"])
-    storage = request.app[SERVICE].storage
-    filename = f"{record_id}.webm" if name == "final.webm" else f"{record_id}-{name}"
+    found = await request.app[SERVICE].open_download(
+        request.match_info["key"],
+        byte_range=request.headers.get("Range"),
+        if_none_match=request.headers.get("If-None-Match"),
+        head=request.method == "HEAD",
+    )
     headers = {
-        "Content-Type": "video/webm",
-        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Content-Type": found.content_type,
+        "Content-Disposition": f'attachment; filename="{found.filename}"',
         "Cache-Control": "no-cache",
     }
-    if isinstance(storage, RemoteDownloads):  # S3: presigned redirect or streamed through
-        return await remote_download(request, storage, record_id, name, filename, headers)
-    path = storage.local_path(record_id, name)
-    if path is None:
-        raise NotFound(f"no file {record_id}/{name}", record_id=record_id)
-    return web.FileResponse(path, headers=headers)
+    if found.redirect is not None:
+        raise web.HTTPFound(found.redirect, headers={"Cache-Control": "no-store"})
+    if found.read is not None:
+        return await stream_download(request, found, headers)
+    assert found.path is not None
+    return web.FileResponse(found.path, headers=headers)
 
 
 def _encode_cursor(created_at: float, record_id: str) -> str:
@@ -184,7 +188,7 @@ async def list_recordings(request: web.Request) -> web.Response:
         raise InvalidPayload("status must be recording, processing, ready or failed") from None
     before = _decode_cursor(query["cursor"]) if "cursor" in query else None
     recs = await request.app[SERVICE].list(limit=limit, before=before, states=states)
-    links = request.app[SERVICE].links
+    links = request.app[LINKS]
     page = {"recordings": [status_document(r, links) for r in recs], "cursor": None}
     if len(recs) == limit:
         page["cursor"] = _encode_cursor(recs[-1].created_at, recs[-1].record_id)
@@ -193,25 +197,27 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness and readiness: the store answers."""
+    """Liveness and readiness: 200 while the store and storage take requests, else 503 with
+    the reasons."""
     service = request.app[SERVICE]
-    await service.store.ping()
+    health = await service.health()
     settings = service.settings
-    return web.json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "store": service.store.name,
-            "storage": service.storage.name,
-            "capabilities": service.capabilities(),
-            "config": {
-                "maxChunkBytes": settings.max_chunk_bytes,
-                "keepChunks": settings.keep_chunks,
-                "staleAfterSeconds": settings.stale_after,
-                "retentionSeconds": settings.retention,
-                "webhooks": len(settings.webhook_urls),
-                "corsOrigins": list(settings.cors_origins),
-                "web": settings.web,
-            },
-        }
-    )
+    doc = {
+        "status": "ok" if health.ok else "degraded",
+        "version": __version__,
+        "store": health.store,
+        "storage": health.storage,
+        "capabilities": service.capabilities(),
+        "config": {
+            "maxChunkBytes": settings.max_chunk_bytes,
+            "keepChunks": settings.keep_chunks,
+            "staleAfterSeconds": settings.stale_after,
+            "retentionSeconds": settings.retention,
+            "webhooks": len(settings.webhook_urls),
+            "corsOrigins": list(settings.cors_origins),
+            "web": settings.web,
+        },
+    }
+    if not health.ok:
+        doc["reasons"] = [problem.to_dict() for problem in health.problems]
+    return web.json_response(doc, status=200 if health.ok else 503)

@@ -24,8 +24,9 @@ from aiohttp import web
 from screenrec import __version__
 from screenrec.config import Settings
 from screenrec.links import Links
-from screenrec.models import Recording, iso, status_document
+from screenrec.models import Recording
 from screenrec.service import RecordingService
+from screenrec.wire import iso, status_document
 
 log = logging.getLogger("screenrec.webhooks")
 MAX_ATTEMPTS = 8
@@ -161,13 +162,15 @@ class WebhookSender:
 WEBHOOKS = web.AppKey("webhooks", WebhookSender)
 
 
-def install(app: web.Application, settings: Settings, service: RecordingService) -> None:
+def install(
+    app: web.Application, settings: Settings, service: RecordingService, links: Links
+) -> None:
     """With webhook URLs configured, send every ready or failed recording to each of them.
     Registered before the service's lifetime, so its cleanup runs after the service drained."""
     if not settings.webhook_urls:
         return
     assert settings.webhook_secret, "Settings.validate requires a secret with webhook URLs"
-    sender = WebhookSender(settings.webhook_urls, settings.webhook_secret, service.links)
+    sender = WebhookSender(settings.webhook_urls, settings.webhook_secret, links)
     app[WEBHOOKS] = sender
     service.on_finished(sender.deliver)
     app.cleanup_ctx.append(sender.lifetime)

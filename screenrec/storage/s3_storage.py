@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from screenrec.config import MIB, Settings
 from screenrec.errors import ChunkExists, ConfigError, NotFound, StorageError
 from screenrec.models import FINAL_NAME, chunk_name
-from screenrec.storage import ObjectRead
+from screenrec.storage.base import ObjectRead
 from screenrec.storage.s3_client import (
     EXISTS,
     MISSING,
@@ -326,12 +326,11 @@ class S3Storage:
         await self._delete(record_id, [name for name, _ in found])
         return sum(size for _, size in found)
 
-    def local_path(self, record_id: str, name: str) -> Path | None:
-        return None
-
     # -- downloads (the RemoteDownloads capability) ---------------------------------------
 
-    async def presigned_url(self, record_id: str, name: str, filename: str) -> str | None:
+    async def presigned_url(
+        self, record_id: str, name: str, filename: str, content_type: str
+    ) -> str | None:
         if not self.presign:
             return None
         client = await self._s3()
@@ -343,7 +342,7 @@ class S3Storage:
                 "Bucket": self.bucket,
                 "Key": key,
                 "ResponseContentDisposition": f'attachment; filename="{filename}"',
-                "ResponseContentType": WEBM,
+                "ResponseContentType": content_type,
             }
             return await client.generate_presigned_url("get_object", params, PRESIGN_SECONDS)
 

@@ -1,4 +1,4 @@
-"""RecordingService: every rule of screenrec (numbering, ordering, resume, finalize, status).
+"""RecordingService: ingest (numbering, ordering, resume), stop and finalize, and reading.
 
 Transports (Socket.IO, REST, CLI) are thin adapters over this class; no rule lives twice.
 """
@@ -11,9 +11,8 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 
 from screenrec import media
 from screenrec.config import Settings
@@ -27,16 +26,17 @@ from screenrec.errors import (
     NotStarted,
     ScreenrecError,
 )
-from screenrec.links import Links
 from screenrec.models import (
     Chunk,
     ChunkState,
     Recording,
     RecordingState,
     Reservation,
-    ranges,
     validate_record_id,
 )
+from screenrec.service.admin import Administration
+from screenrec.service.final import describe_ffmpeg_warnings, plan_final
+from screenrec.service.locks import KeyedLocks
 from screenrec.storage import Storage, open_storage
 from screenrec.store import StateStore, open_store
 
@@ -51,41 +51,19 @@ STRAGGLER_WAIT = 10.0
 POLL_INTERVAL = 0.05
 
 
-class _KeyedLocks:
-    """One FIFO asyncio.Lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-
-class RecordingService:
+class RecordingService(Administration):
     """The one library behind every transport. Build it with `open()`, end it with `close()`."""
 
     def __init__(self, settings: Settings, store: StateStore, storage: Storage) -> None:
         self.settings = settings
         self.store = store
         self.storage = storage
-        self._order = _KeyedLocks()
+        self._order = KeyedLocks()
         self._inflight: dict[str, dict[int, asyncio.Future[None]]] = defaultdict(dict)
         self._finalizing: dict[str, asyncio.Task[Recording]] = {}
         self._ffmpeg_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
         self._ffmpeg: str | None = None
         self._listeners: list[FinishedListener] = []
-        self.links = Links(settings.tokens, settings.link_ttl)
         self._background: set[asyncio.Future[None]] = set()
 
     @classmethod
@@ -429,114 +407,7 @@ class RecordingService:
             updated_before=None if idle_for is None else now - idle_for,
         )
 
-    async def stale(self, idle_for: float, limit: int = 1000) -> list[Recording]:
-        """Recordings still `recording` with no activity for `idle_for` seconds: their client
-        is gone without `stop`."""
-        return await self.list(limit=limit, states=(RecordingState.RECORDING,), idle_for=idle_for)
-
-    async def maintain(self) -> tuple[list[str], list[str]]:
-        """One housekeeping pass: finalize recordings idle for `stale_after`, purge finished
-        ones older than `retention`. Returns (finalized ids, purged ids); logs, never raises
-        for a single recording."""
-        finalized: list[str] = []
-        purged: list[str] = []
-        if self.settings.stale_after > 0:
-            for rec in await self.stale(self.settings.stale_after):
-                with suppress(ScreenrecError):  # failures are logged and kept in the status
-                    await self.finalize(rec.record_id)
-                    finalized.append(rec.record_id)
-        if self.settings.retention is not None:
-            done = (RecordingState.READY, RecordingState.FAILED)
-            for rec in await self.list(limit=1000, states=done, idle_for=self.settings.retention):
-                try:
-                    await self.purge(rec.record_id)
-                    purged.append(rec.record_id)
-                except ScreenrecError as exc:
-                    log.warning("retention: could not purge %s: %s", rec.record_id, exc.message)
-        if finalized or purged:
-            log.info("housekeeping: finalized %s; purged %s", finalized or "none", purged or "none")
-        return finalized, purged
-
-    async def inspect(self, record_id: str) -> Inspection:
-        """Everything known about one recording: its row, its chunks on disk and in the store,
-        the gaps among them, and what ffmpeg says about the final."""
-        rec = await self.status(record_id)
-        rows = await self.store.chunks(record_id)
-        present = await self.storage.chunk_sizes(record_id)
-        stored = [c for c in rows if c.state == ChunkState.STORED]
-        _, warnings = plan_final(stored, present) if stored else ([], [])
-        info = None
-        final = self.storage.local_path(record_id, "final.webm")
-        if rec.state == RecordingState.READY and final is not None:
-            with suppress(ScreenrecError):
-                info = await media.probe(self.ffmpeg, final)
-        return Inspection(
-            rec, sorted(present), warnings if rec.state != RecordingState.READY else [], info
-        )
-
-    async def purge(self, record_id: str, *, force: bool = False, dry_run: bool = False) -> int:
-        """Delete a recording's files and state; return the bytes freed (or that would be).
-        A recording still receiving chunks, or being finalized, needs `force`."""
-        rec = await self.status(record_id)
-        live = rec.state in (RecordingState.RECORDING, RecordingState.PROCESSING)
-        if live and not force:
-            raise Busy(
-                f"recording {record_id} is still {rec.state}; use --force to delete it anyway",
-                record_id=record_id,
-            )
-        if dry_run:
-            return await self.storage.usage(record_id)
-        freed = await self.storage.delete_recording(record_id)
-        await self.store.delete(record_id)
-        log.info("purged %s (%d bytes)", record_id, freed, extra=_ctx(record_id))
-        return freed
-
-
-@dataclass(frozen=True)
-class Inspection:
-    """The answer of `RecordingService.inspect`."""
-
-    recording: Recording
-    chunk_indices: list[int]
-    problems: list[str]
-    media: media.MediaInfo | None
-
 
 def _ctx(record_id: str) -> dict[str, str]:
     """Log-record extras, so JSON logs carry the recording id as a field."""
     return {"recordId": record_id}
-
-
-def plan_final(rows: list[Chunk], present: set[int]) -> tuple[list[int], list[str]]:
-    """Order stored chunks for the final (by the client's seq when every chunk has one, else by
-    arrival index) and describe what is missing. Returns (indices in order, warnings)."""
-    warnings: list[str] = []
-    by_seq = bool(rows) and all(c.seq is not None for c in rows)
-    ordered_rows = sorted(rows, key=lambda c: c.seq if by_seq else c.index)
-    lost = [c.index for c in ordered_rows if c.index not in present]
-    if lost:
-        warnings.append(f"stored chunks missing from storage: {ranges(lost)}")
-    if by_seq:
-        seqs = {c.seq for c in rows}
-        gaps = [s for s in range(max(seqs) + 1) if s not in seqs]  # type: ignore[type-var]
-        if gaps:
-            warnings.append(f"chunks never received (seq): {ranges(gaps)}")
-    ordered = [c.index for c in ordered_rows if c.index in present]
-    if ordered and ordered_rows[0].index not in present:
-        raise FinalizeFailed("the first chunk (with the WebM header) is missing")
-    return ordered, warnings
-
-
-def describe_ffmpeg_warnings(lines: list[str]) -> list[str]:
-    """The few ffmpeg warnings worth a user's attention, deduplicated."""
-    out: list[str] = []
-    for line in lines:
-        if "prematurely" in line or "truncat" in line.lower():
-            text = "the last chunk was cut short; the recording was kept up to that point"
-        elif "Non-monotonic" in line or "Invalid" in line or "error" in line.lower():
-            text = f"ffmpeg: {line}"
-        else:
-            continue
-        if text not in out:
-            out.append(text)
-    return out[:3]
