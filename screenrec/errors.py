@@ -4,6 +4,8 @@
     ├── InvalidPayload                  (invalid_payload, 400)
     ├── InvalidRecordId                 (invalid_record_id, 400)
     ├── InvalidKey                      (invalid_key, 400)
+    ├── BadRequest                      (bad_request, 4xx: the status HTTP gave it)
+    ├── MethodNotAllowed                (method_not_allowed, 405)
     ├── ChunkTooLarge                   (chunk_too_large, 413)
     ├── Unauthorized                    (unauthorized, 401)
     ├── NotFound                        (not_found, 404)
@@ -59,6 +61,25 @@ class InvalidKey(ScreenrecError):
 
     code = "invalid_key"
     http_status = 400
+
+
+class BadRequest(ScreenrecError):
+    """An HTTP request the server could not take as sent (malformed, too large, ...); keeps
+    the HTTP status the web server chose for it."""
+
+    code = "bad_request"
+    http_status = 400
+
+    def __init__(self, message: str, *, http_status: int = 400) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class MethodNotAllowed(ScreenrecError):
+    """An HTTP method the route does not answer (the `Allow` header lists those it does)."""
+
+    code = "method_not_allowed"
+    http_status = 405
 
 
 class ChunkTooLarge(ScreenrecError):

@@ -62,3 +62,18 @@ def test_every_setting_is_documented() -> None:
         assert f"`{setting.name}`" in doc, f"{setting.name} is missing from docs/configuration.md"
     for spec_var in ("`REDIS_HOST`", "`REDIS_PORT`", "`WEBSOCKET_PORT`"):
         assert spec_var in doc
+
+
+def test_only_the_service_touches_the_backends() -> None:
+    """Transports go through RecordingService: none of them reaches `.store` or `.storage`."""
+    inside = {PACKAGE / "service", PACKAGE / "store", PACKAGE / "storage"}
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if any(parent in inside for parent in path.parents):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if ".store." in line or ".storage." in line:
+                if line.lstrip().startswith(("from ", "import ")):
+                    continue  # importing a backend's module is not reaching into one
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == []

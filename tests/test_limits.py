@@ -17,7 +17,7 @@ async def test_connection_limit_refuses_one_more(server_factory, client_factory)
     extra.sio.on("connect_error", refusals.append, namespace="/recording")
     with pytest.raises(socketio.exceptions.ConnectionError):
         await extra.connect()
-    assert refusals and "limit_exceeded" in str(refusals[0])
+    assert refusals and refusals[0]["data"]["code"] == "limit_exceeded"
     await second.close()
     third = await client_factory(server.url)  # a freed slot is usable again
     assert third.connected

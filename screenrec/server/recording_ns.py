@@ -14,7 +14,13 @@ from typing import Any
 
 import socketio
 
-from screenrec.errors import InvalidPayload, LimitExceeded, ScreenrecError
+from screenrec.errors import (
+    InvalidPayload,
+    LimitExceeded,
+    ScreenrecError,
+    StorageError,
+    Unauthorized,
+)
 from screenrec.links import Links
 from screenrec.models import RECORD_ID_RE
 from screenrec.server.metrics import Metrics
@@ -80,6 +86,12 @@ def _answers(event: str, reply: str) -> Callable[[Handler], Callable[..., Awaita
     return wrap
 
 
+def _refuse(exc: ScreenrecError) -> None:
+    """Refuse a connection: the client's `connect_error` gets `err.message` ("code: message")
+    and `err.data` = `{code, message}`, the same pair as every other error."""
+    raise socketio.exceptions.ConnectionRefusedError(f"{exc.code}: {exc.message}", exc.to_dict())
+
+
 class RecordingNamespace(socketio.AsyncNamespace):
     """`start`/`chunk`/`stop` over one RecordingService."""
 
@@ -96,7 +108,11 @@ class RecordingNamespace(socketio.AsyncNamespace):
         self, sid: str, event: str, args: tuple[Any, ...], exc: ScreenrecError
     ) -> dict[str, Any]:
         record_id = exc.record_id or _record_id_of(args)
-        log.info("%s %s rejected: %s (%s)", event, record_id or "-", exc.code, exc.message)
+        # A client's mistake is routine; a backend that failed is the operator's business.
+        level = logging.WARNING if isinstance(exc, StorageError) else logging.INFO
+        if type(exc) is ScreenrecError:
+            level = logging.ERROR
+        log.log(level, "%s %s rejected: %s (%s)", event, record_id or "-", exc.code, exc.message)
         self.metrics.failed(event, exc.code)
         await self.emit(
             "exception",
@@ -106,20 +122,15 @@ class RecordingNamespace(socketio.AsyncNamespace):
         return {"error": exc.to_dict()}
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        links = self.links
         token = auth.get("token") if isinstance(auth, dict) else None
-        if links.enabled and not links.check_token(token):
-            # Logged without what was presented; the client gets connect_error "unauthorized".
-            log.warning("refused a connection from %s: no valid token", environ.get("REMOTE_ADDR"))
-            raise socketio.exceptions.ConnectionRefusedError(
-                "unauthorized: connect with auth: {token}"
-            )
         limit = self.service.settings.max_connections
+        if self.links.enabled and not self.links.check_token(token):
+            # Logged without what was presented.
+            log.warning("refused a connection from %s: no valid token", environ.get("REMOTE_ADDR"))
+            _refuse(Unauthorized("connect with auth: {token: '...'}"))
         if len(self._recordings) >= limit:
             log.warning("refused a connection: %d connections is the limit", limit)
-            raise socketio.exceptions.ConnectionRefusedError(
-                f"limit_exceeded: this server takes {limit} connections at most"
-            )
+            _refuse(LimitExceeded(f"this server takes {limit} connections at most"))
         self._recordings[sid] = set()
         log.debug("connect %s from %s", sid, environ.get("REMOTE_ADDR"))
         self.metrics.connected(+1)  # last: a refused connect never gets a disconnect

@@ -13,7 +13,15 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from screenrec import __version__
-from screenrec.errors import InvalidPayload, ScreenrecError, Unauthorized
+from screenrec.errors import (
+    BadRequest,
+    InvalidPayload,
+    MethodNotAllowed,
+    NotFound,
+    ScreenrecError,
+    StorageError,
+    Unauthorized,
+)
 from screenrec.links import DOWNLOAD_PREFIX, Links
 from screenrec.models import RecordingState, validate_record_id
 from screenrec.server.downloads import stream_download
@@ -46,18 +54,31 @@ async def errors_middleware(
     try:
         return await handler(request)
     except ScreenrecError as exc:
+        if isinstance(exc, StorageError):
+            log.warning("%s %s: %s", request.method, request.path, exc.message)
         return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return web.json_response(
-            {"error": {"code": code, "message": exc.reason}}, status=exc.status, headers=headers
-        )
+        response = error_response(_translate(exc, request.path))
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(ScreenrecError("internal error; see the server log"))
+
+
+def _translate(exc: web.HTTPException, path: str) -> ScreenrecError:
+    """aiohttp's own HTTP errors (no route, wrong method, a request too large) in our tree."""
+    if exc.status == 404:
+        return NotFound(f"nothing at {path}")
+    if exc.status == 405:
+        allowed = exc.headers.get("Allow", "")
+        return MethodNotAllowed(f"{path} does not answer this method; it answers {allowed}")
+    if exc.status < 500:
+        return BadRequest(exc.text or exc.reason, http_status=exc.status)
+    return ScreenrecError(exc.reason)
 
 
 def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:

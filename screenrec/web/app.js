@@ -312,13 +312,15 @@ class Session {
   }
 
   async onConnectError(err) {
-    if (err.message.startsWith("unauthorized")) {
+    // A refusal carries {code, message} in err.data; a network failure carries nothing.
+    const refusal = err.data && typeof err.data.code === "string" ? err.data : null;
+    if (refusal?.code === "unauthorized") {
       setConnection("needs-token", "needs an access token");
       await askToken(Boolean(token()));
       setConnection("connecting", "connecting…");
       this.socket.connect();
-    } else if (!this.socket.active) {
-      showError({ code: err.message.split(":")[0], message: err.message });
+    } else if (refusal || !this.socket.active) {
+      showError(refusal ?? { code: "connect_error", message: err.message });
       setTimeout(() => this.socket.connect(), 5 * RETRY_MS);
     } else {
       setConnection("reconnecting", "server unreachable; retrying…");
