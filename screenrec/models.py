@@ -45,6 +45,11 @@ class Recording:
     final_bytes: int | None = None
     error: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    container: str | None = None  # of the chunks: webm, matroska or mp4 (first chunk's bytes)
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    final_name: str | None = None  # final.webm or final.mp4, once ready
+    poster: bool = False  # poster.jpg stored beside the final
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,19 @@ async def test_finalize_lease_seal_and_finish(store: StateStore) -> None:
     assert rec.warnings == ("a", "b") and rec.next_index == 3 and rec.error is None
     again, acquired = await store.begin_finalize("r", 60, 8.0)
     assert not acquired and again.state == RecordingState.READY
+
+
+async def test_media_facts_and_final_name_are_kept(store: StateStore) -> None:
+    await store.start("m", 1.0)
+    assert (await store.get("m")).container is None  # type: ignore[union-attr]
+    await store.set_media("m", "mp4", "h264", None)
+    await store.set_media("ghost", "webm", "vp8", "opus")  # unknown ids are left alone
+    assert await store.get("ghost") is None
+    await store.begin_finalize("m", 60, 2.0)
+    rec = await store.finish("m", RecordingState.READY, 3.0, final_name="final.mp4", poster=True)
+    facts = (rec.container, rec.video_codec, rec.audio_codec, rec.final_name, rec.poster)
+    assert facts == ("mp4", "h264", None, "final.mp4", True)
+    assert (await store.list(limit=10))[0].final_name == "final.mp4"
 
 
 async def test_failed_recordings_can_be_finalized_again(store: StateStore) -> None:
@@ -217,3 +231,24 @@ async def test_sqlite_checkpoints_the_wal_off_the_loop(tmp_path: Path) -> None:
         await asyncio.sleep(0)  # a server's loop yields between chunks; let the checkpoint start
     await store.close()
     assert largest < 2 * 1024 * 1024, f"the WAL grew to {largest} bytes"
+
+
+async def test_a_state_file_from_before_the_media_columns_still_opens(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE recordings (id TEXT PRIMARY KEY, state TEXT NOT NULL, next_index INTEGER "
+        "NOT NULL DEFAULT 0, chunks INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT "
+        "0, created_at REAL NOT NULL, updated_at REAL NOT NULL, lease_until REAL, duration_ms "
+        "INTEGER, final_bytes INTEGER, error TEXT, warnings TEXT);"
+        "INSERT INTO recordings (id, state, created_at, updated_at) VALUES "
+        "('old', 'ready', 1.0, 2.0);"
+    )
+    old.close()
+    store = SqliteStore(path)
+    try:
+        rec = await store.get("old")
+        assert rec is not None and rec.state == RecordingState.READY
+        assert rec.final_name is None and rec.poster is False
+    finally:
+        await store.close()

@@ -90,8 +90,16 @@ class StateStore(Protocol):
         final_bytes: int | None = None,
         error: str | None = None,
         warnings: tuple[str, ...] = (),
+        final_name: str | None = None,
+        poster: bool = False,
     ) -> Recording:
-        """End processing as `ready` or `failed`, release the lease, drop the live counter."""
+        """End processing as `ready` or `failed`, release the lease, drop the live counter.
+        A ready recording records its final's file name and whether a poster was made."""
+
+    async def set_media(
+        self, record_id: str, container: str, video_codec: str | None, audio_codec: str | None
+    ) -> None:
+        """Record the container and codecs found in the first chunk (no-op for unknown ids)."""
 
     async def delete(self, record_id: str) -> None:
         """Forget the recording and its chunk rows (missing ids are ignored)."""

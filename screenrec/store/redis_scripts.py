@@ -128,7 +128,8 @@ FINISH = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {-2} end
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updated_at', ARGV[4], 'duration_ms', ARGV[5],
-           'final_bytes', ARGV[6], 'error', ARGV[7], 'warnings', ARGV[8])
+           'final_bytes', ARGV[6], 'error', ARGV[7], 'warnings', ARGV[8],
+           'final_name', ARGV[9], 'poster', ARGV[10])
 if ARGV[3] == 'ready' then
   -- the spec: the counter is deleted after finalize; keep its last value in the hash
   redis.call('HSET', KEYS[1], 'next_index', redis.call('GET', KEYS[2]) or 0)
@@ -136,6 +137,12 @@ if ARGV[3] == 'ready' then
 end
 if redis.call('GET', KEYS[5]) == ARGV[2] then redis.call('DEL', KEYS[5]) end
 return {1}
+"""
+
+MEDIA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'container', ARGV[2], 'video_codec', ARGV[3], 'audio_codec', ARGV[4])
+return 1
 """
 
 SCRIPTS = {
@@ -147,4 +154,5 @@ SCRIPTS = {
     "begin": BEGIN,
     "seal": SEAL,
     "finish": FINISH,
+    "media": MEDIA,
 }

@@ -84,6 +84,11 @@ def _recording(record_id: str, fields: dict[str, str], counter: str | None) -> R
         final_bytes=num("final_bytes"),
         error=fields.get("error") or None,
         warnings=tuple(warnings.split("\n")) if warnings else (),
+        container=fields.get("container") or None,
+        video_codec=fields.get("video_codec") or None,
+        audio_codec=fields.get("audio_codec") or None,
+        final_name=fields.get("final_name") or None,
+        poster=fields.get("poster") == "1",
     )
 
 
@@ -282,19 +287,26 @@ class RedisStore:
         final_bytes: int | None = None,
         error: str | None = None,
         warnings: tuple[str, ...] = (),
+        final_name: str | None = None,
+        poster: bool = False,
     ) -> Recording:
         token = self._leases.pop(record_id, "")
         answer = await self._call(
             "finish", _Keys(record_id), token, str(state), now,
             "" if duration_ms is None else duration_ms,
             "" if final_bytes is None else final_bytes,
-            error or "", "\n".join(warnings),
+            error or "", "\n".join(warnings), final_name or "", int(poster),
         )  # fmt: skip
         self._refuse(record_id, answer)
         rec = await self.get(record_id)
         if rec is None:
             raise NotStarted(f"recording {record_id} vanished", record_id=record_id)
         return rec
+
+    async def set_media(
+        self, record_id: str, container: str, video_codec: str | None, audio_codec: str | None
+    ) -> None:
+        await self._call("media", _Keys(record_id), container, video_codec or "", audio_codec or "")
 
     async def delete(self, record_id: str) -> None:
         keys = _Keys(record_id)

@@ -46,7 +46,12 @@ CREATE TABLE IF NOT EXISTS recordings (
     duration_ms INTEGER,
     final_bytes INTEGER,
     error       TEXT,
-    warnings    TEXT
+    warnings    TEXT,
+    container   TEXT,
+    video_codec TEXT,
+    audio_codec TEXT,
+    final_name  TEXT,
+    poster      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS recordings_newest ON recordings (created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -64,7 +69,16 @@ CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_seq ON chunks (recording_id, seq)
 
 _RECORDING_COLUMNS = (
     "id, state, next_index, chunks, bytes, created_at, updated_at, "
-    "duration_ms, final_bytes, error, warnings"
+    "duration_ms, final_bytes, error, warnings, container, video_codec, audio_codec, "
+    "final_name, poster"
+)
+# Columns added since the first schema: (name, declaration), added to older files on open.
+_ADDED_COLUMNS = (
+    ("container", "TEXT"),
+    ("video_codec", "TEXT"),
+    ("audio_codec", "TEXT"),
+    ("final_name", "TEXT"),
+    ("poster", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 
@@ -81,7 +95,20 @@ def _recording(row: tuple) -> Recording:
         final_bytes=row[8],
         error=row[9],
         warnings=tuple(json.loads(row[10])) if row[10] else (),
+        container=row[11],
+        video_codec=row[12],
+        audio_codec=row[13],
+        final_name=row[14],
+        poster=bool(row[15]),
     )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns a state file made by an older version lacks."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(recordings)")}
+    for name, declaration in _ADDED_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE recordings ADD COLUMN {name} {declaration}")
 
 
 class SqliteStore:
@@ -114,6 +141,7 @@ class SqliteStore:
         if self._conn is None:
             conn = self._open(busy_ms=10_000)
             conn.executescript(_SCHEMA)
+            _migrate(conn)
             self._conn = conn
         return self._conn
 
@@ -415,12 +443,15 @@ class SqliteStore:
         final_bytes: int | None = None,
         error: str | None = None,
         warnings: tuple[str, ...] = (),
+        final_name: str | None = None,
+        poster: bool = False,
     ) -> Recording:
         def tx(conn: sqlite3.Connection) -> Recording:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
                 "UPDATE recordings SET state = ?, lease_until = NULL, updated_at = ?, "
-                "duration_ms = ?, final_bytes = ?, error = ?, warnings = ? WHERE id = ?",
+                "duration_ms = ?, final_bytes = ?, error = ?, warnings = ?, final_name = ?, "
+                "poster = ? WHERE id = ?",
                 (
                     state,
                     now,
@@ -428,6 +459,8 @@ class SqliteStore:
                     final_bytes,
                     error,
                     json.dumps(list(warnings)) if warnings else None,
+                    final_name,
+                    int(poster),
                     record_id,
                 ),
             )
@@ -438,6 +471,18 @@ class SqliteStore:
             return rec
 
         return await self._run(tx)
+
+    async def set_media(
+        self, record_id: str, container: str, video_codec: str | None, audio_codec: str | None
+    ) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE recordings SET container = ?, video_codec = ?, audio_codec = ? "
+                "WHERE id = ?",
+                (container, video_codec, audio_codec, record_id),
+            )
+
+        await self._run_here(tx)
 
     async def delete(self, record_id: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:
