@@ -7,6 +7,7 @@
     ├── BadRequest                      (bad_request, 4xx: the status HTTP gave it)
     ├── MethodNotAllowed                (method_not_allowed, 405)
     ├── ChunkTooLarge                   (chunk_too_large, 413)
+    ├── UnsupportedMedia                (unsupported_media, 415)
     ├── Unauthorized                    (unauthorized, 401)
     ├── NotFound                        (not_found, 404)
     │   └── NotStarted                  (not_started, 404)
@@ -87,6 +88,13 @@ class ChunkTooLarge(ScreenrecError):
 
     code = "chunk_too_large"
     http_status = 413
+
+
+class UnsupportedMedia(ScreenrecError):
+    """A recording's first chunk is neither WebM/Matroska (EBML) nor MP4 (`ftyp`)."""
+
+    code = "unsupported_media"
+    http_status = 415
 
 
 class Unauthorized(ScreenrecError):

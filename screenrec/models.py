@@ -10,7 +10,11 @@ from screenrec.errors import InvalidKey, InvalidRecordId
 
 RECORD_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _CHUNK_NAME_RE = re.compile(r"chunk-(0|[1-9][0-9]{0,17})\.webm")
-FINAL_NAME = "final.webm"
+FINAL_NAME = "final.webm"  # the spec's final; MP4/H.264 recordings end as FINAL_MP4
+FINAL_MP4 = "final.mp4"
+POSTER_NAME = "poster.jpg"
+# The files a recording can be asked for by name, and the type each is served as.
+CONTENT_TYPES = {FINAL_NAME: "video/webm", FINAL_MP4: "video/mp4", POSTER_NAME: "image/jpeg"}
 
 
 class RecordingState(StrEnum):
@@ -87,9 +91,15 @@ def chunk_name(index: int) -> str:
     return f"chunk-{index}.webm"
 
 
-def download_key(record_id: str) -> str:
-    """The storage key of a recording's final file."""
-    return f"{record_id}/{FINAL_NAME}"
+def download_key(record_id: str, name: str = FINAL_NAME) -> str:
+    """The storage key of one of a recording's files (by default the spec's final)."""
+    return f"{record_id}/{name}"
+
+
+def content_type(name: str) -> str:
+    """The media type a stored file is served as (chunks are stream pieces: WebM or MP4
+    bytes alike, served as the spec's video/webm)."""
+    return CONTENT_TYPES.get(name, "video/webm")
 
 
 def parse_key(key: str) -> tuple[str, str]:
@@ -98,9 +108,12 @@ def parse_key(key: str) -> tuple[str, str]:
     if (
         not sep
         or not RECORD_ID_RE.fullmatch(record_id)
-        or not (name == FINAL_NAME or _CHUNK_NAME_RE.fullmatch(name))
+        or not (name in CONTENT_TYPES or _CHUNK_NAME_RE.fullmatch(name))
     ):
-        raise InvalidKey("key must be {recordId}/final.webm or {recordId}/chunk-{index}.webm")
+        raise InvalidKey(
+            "key must be {recordId}/ followed by final.webm, final.mp4, poster.jpg or "
+            "chunk-{index}.webm"
+        )
     return record_id, name
 
 

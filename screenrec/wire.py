@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from screenrec.links import Links
-from screenrec.models import Recording, RecordingState, download_key
+from screenrec.models import FINAL_NAME, POSTER_NAME, Recording, RecordingState, download_key
+
+
+def _format_of(container: str | None) -> str | None:
+    """The final's container while it is still being recorded: MP4 chunks end as MP4; WebM
+    chunks as WebM unless their codecs need MP4 (known only at finalize)."""
+    return {"mp4": "mp4", "webm": "webm"}.get(container or "")
 
 
 def iso(ts: float | None) -> str | None:
@@ -28,9 +34,21 @@ def status_document(rec: Recording, links: Links | None = None) -> dict[str, obj
         "createdAt": iso(rec.created_at),
         "updatedAt": iso(rec.updated_at),
     }
-    if rec.state == RecordingState.READY:
-        doc["downloadUrl"] = (links or Links()).download(download_key(rec.record_id))
+    final = rec.final_name or FINAL_NAME  # finals made before MP4 support are all WebM
+    ready = rec.state == RecordingState.READY
+    format_ = final.rsplit(".", 1)[-1] if ready else _format_of(rec.container)
+    if format_:
+        doc["format"] = format_
+    if rec.video_codec:
+        doc["videoCodec"] = rec.video_codec
+    if rec.audio_codec:
+        doc["audioCodec"] = rec.audio_codec
+    if ready:
+        links = links or Links()
+        doc["downloadUrl"] = links.download(download_key(rec.record_id, final))
         doc["finalBytes"] = rec.final_bytes
+        if rec.poster:
+            doc["posterUrl"] = links.download(download_key(rec.record_id, POSTER_NAME))
     if rec.duration_ms is not None:
         doc["durationMs"] = rec.duration_ms
     if rec.error:

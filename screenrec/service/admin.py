@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 from screenrec import media
 from screenrec.errors import LiveRecording, NotFound, ScreenrecError
-from screenrec.models import ChunkState, Recording, RecordingState, parse_key
+from screenrec.models import (
+    CONTENT_TYPES,
+    ChunkState,
+    Recording,
+    RecordingState,
+    content_type,
+    parse_key,
+)
 from screenrec.service.final import plan_final
 from screenrec.storage import LocalFiles, ObjectRead, RemoteDownloads
 
@@ -21,7 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("screenrec")
 LIVE = (RecordingState.RECORDING, RecordingState.PROCESSING)
-FINAL_CONTENT_TYPES = {"final.webm": "video/webm", "final.mp4": "video/mp4"}
 
 
 @dataclass(frozen=True)
@@ -215,14 +221,14 @@ class Administration:
         is served only once its recording is `ready`. Raises InvalidKey or NotFound."""
         record_id, name = parse_key(key)
         rec = await self.status(record_id)
-        if name in FINAL_CONTENT_TYPES and rec.state != RecordingState.READY:
+        if name in CONTENT_TYPES and rec.state != RecordingState.READY:
             raise NotFound(
-                f"recording {record_id} has no final yet (it is {rec.state})", record_id=record_id
+                f"recording {record_id} has no {name} yet (it is {rec.state})", record_id=record_id
             )
-        content_type = FINAL_CONTENT_TYPES.get(name, "video/webm")
+        kind = content_type(name)
         ext = name.rsplit(".", 1)[-1]
-        filename = f"{record_id}.{ext}" if name in FINAL_CONTENT_TYPES else f"{record_id}-{name}"
-        found = Download(record_id, name, filename, content_type)
+        filename = f"{record_id}.{ext}" if name.startswith("final.") else f"{record_id}-{name}"
+        found = Download(record_id, name, filename, kind)
         storage = self.storage
         if isinstance(storage, LocalFiles):
             path = storage.local_path(record_id, name)
@@ -230,7 +236,7 @@ class Administration:
                 raise NotFound(f"no file {record_id}/{name}", record_id=record_id)
             return _with(found, path=path)
         if isinstance(storage, RemoteDownloads):
-            url = await storage.presigned_url(record_id, name, filename, content_type)
+            url = await storage.presigned_url(record_id, name, filename, kind)
             if url is not None:
                 return _with(found, redirect=url)
             read = await storage.open_read(

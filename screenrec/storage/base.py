@@ -33,8 +33,9 @@ class Storage(Protocol):
     def scratch_dir(self) -> Path:
         """A local directory for temporary files of finalization (created on demand)."""
 
-    async def put_final(self, record_id: str, source: Path) -> int:
-        """Move a finished local file into place as `final.webm` durably; return its size."""
+    async def put_final(self, record_id: str, source: Path, name: str = "final.webm") -> int:
+        """Move a finished local file into place as `name` (`final.webm`, `final.mp4`,
+        `poster.jpg`) durably, replacing an earlier one; return its size."""
 
     async def delete_chunks(self, record_id: str, indices: set[int]) -> None:
         """Remove those chunk files (missing ones are ignored)."""

@@ -193,20 +193,20 @@ class LocalStorage:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    async def put_final(self, record_id: str, source: Path) -> int:
+    async def put_final(self, record_id: str, source: Path, name: str = FINAL_NAME) -> int:
         def move() -> int:
             directory = self._ensure_dir(record_id)
             with open(source, "rb+") as handle:
                 os.fsync(handle.fileno())
                 size = os.fstat(handle.fileno()).st_size
-            os.replace(source, directory / FINAL_NAME)
+            os.replace(source, directory / name)
             _fsync_dir(directory)
             return size
 
         try:
             return await asyncio.to_thread(move)
         except OSError as exc:
-            raise _storage_error(f"store the final file of {record_id}", exc) from exc
+            raise _storage_error(f"store {name} of {record_id}", exc) from exc
 
     async def delete_chunks(self, record_id: str, indices: set[int]) -> None:
         def remove() -> None:

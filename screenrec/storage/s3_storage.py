@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from screenrec.config import MIB, Settings
 from screenrec.errors import ChunkExists, ConfigError, NotFound, StorageError
-from screenrec.models import FINAL_NAME, chunk_name
+from screenrec.models import FINAL_NAME, chunk_name, content_type
 from screenrec.storage.base import ObjectRead
 from screenrec.storage.s3_client import (
     EXISTS,
@@ -264,23 +264,26 @@ class S3Storage:
         self._scratch.mkdir(parents=True, exist_ok=True)
         return self._scratch
 
-    async def put_final(self, record_id: str, source: Path) -> int:
+    async def put_final(self, record_id: str, source: Path, name: str = FINAL_NAME) -> int:
         client = await self._s3()
-        key = self._key(record_id, FINAL_NAME)
-        with s3_errors(f"store the final file of {record_id}", record_id):
+        key = self._key(record_id, name)
+        kind = content_type(name)
+        with s3_errors(f"store {name} of {record_id}", record_id):
             size = (await asyncio.to_thread(source.stat)).st_size
             if size < MULTIPART_THRESHOLD:
                 data = await asyncio.to_thread(source.read_bytes)
-                await client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=WEBM)
+                await client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=kind)
             else:
-                await self._put_multipart(client, key, source, size)
+                await self._put_multipart(client, key, source, size, kind)
         return size
 
-    async def _put_multipart(self, client: S3Client, key: str, source: Path, size: int) -> None:
+    async def _put_multipart(
+        self, client: S3Client, key: str, source: Path, size: int, kind: str
+    ) -> None:
         """Upload in PART_BYTES parts, one part in memory at a time; abort on any failure so
         no orphaned parts are left to pay for."""
         where = {"Bucket": self.bucket, "Key": key}
-        upload_id = (await client.create_multipart_upload(**where, ContentType=WEBM))["UploadId"]
+        upload_id = (await client.create_multipart_upload(**where, ContentType=kind))["UploadId"]
         parts: list[dict[str, Any]] = []
         try:
             for number, offset in enumerate(range(0, size, PART_BYTES), start=1):
