@@ -1,4 +1,5 @@
-"""FFmpeg: finding the binary, pure argument builders, and the one async runner that spawns it."""
+"""FFmpeg itself: finding the binary, the one async runner that spawns it (stdin fed from
+an async iterator, killed on timeout or cancel), and `ffmpeg -i` as a probe."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import fcntl
 import os
 import re
 import shutil
-import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,17 +57,6 @@ def find_ffmpeg(configured: str | None = None) -> str:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as exc:
         raise ConfigError(f"ffmpeg not found; {INSTALL_HINT}") from exc
-
-
-def remux_args(ffmpeg: str, output: Path) -> list[str]:
-    """Remux a MediaRecorder WebM stream read from stdin into a seekable file (Duration, Cues
-    in front). Output must be a real file: Cues are only written when it is seekable."""
-    return [
-        ffmpeg, "-hide_banner", "-loglevel", "warning", "-y",
-        "-i", "pipe:0",
-        "-map", "0", "-c", "copy", "-cues_to_front", "1",
-        "-f", "webm", str(output),
-    ]  # fmt: skip
 
 
 def probe_args(ffmpeg: str, path: Path) -> list[str]:
@@ -144,64 +133,7 @@ async def run_ffmpeg(
     return FfmpegResult(returncode, stderr[-_STDERR_KEEP:].decode("utf-8", "replace"))
 
 
-async def remux(
-    ffmpeg: str, blocks: AsyncIterator[bytes], output: Path, *, timeout: float
-) -> list[str]:
-    """Remux the joined chunk stream to `output`; return ffmpeg's warning lines.
-
-    Raises FinalizeFailed with ffmpeg's last words if it fails."""
-    result = await run_ffmpeg(remux_args(ffmpeg, output), stdin=blocks, timeout=timeout)
-    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-    if result.returncode != 0:
-        tail = "; ".join(lines[-3:]) or f"exit code {result.returncode}"
-        raise FinalizeFailed(f"ffmpeg could not remux the recording: {tail}")
-    return lines
-
-
 async def probe(ffmpeg: str, path: Path, *, timeout: float = 60.0) -> MediaInfo:
     """Duration and codecs of a media file."""
     result = await run_ffmpeg(probe_args(ffmpeg, path), timeout=timeout)
     return parse_probe(result.stderr)
-
-
-_EBML_SEGMENT, _EBML_INFO = 0x18538067, 0x1549A966
-_EBML_TIMESTAMP_SCALE, _EBML_DURATION = 0x2AD7B1, 0x4489
-_HEAD_BYTES = 256 * 1024
-
-
-def _vint(data: bytes, pos: int, *, keep_marker: bool) -> tuple[int, int]:
-    """An EBML variable-length integer at `pos`: (value, position after it)."""
-    first = data[pos]
-    length = 8 - first.bit_length() + 1
-    if not 1 <= length <= 8 or pos + length > len(data):
-        raise ValueError("bad EBML vint")
-    value = first if keep_marker else first & (0xFF >> length)
-    for byte in data[pos + 1 : pos + length]:
-        value = (value << 8) | byte
-    return value, pos + length
-
-
-def webm_duration_ms(path: Path) -> int | None:
-    """Segment Info Duration of a WebM/Matroska file, read from its first bytes (no ffmpeg run).
-
-    None when the file has no Duration there (a live stream) or is not Matroska."""
-    with open(path, "rb") as handle:
-        data = handle.read(_HEAD_BYTES)
-    try:
-        pos, end = 0, len(data)
-        scale, duration = 1_000_000, None
-        while pos < end:
-            element, pos = _vint(data, pos, keep_marker=True)
-            size, pos = _vint(data, pos, keep_marker=False)
-            if element in (_EBML_SEGMENT, _EBML_INFO):
-                end = min(end, pos + size) if element == _EBML_INFO else end
-                continue  # descend: the children follow
-            if element == _EBML_TIMESTAMP_SCALE:
-                scale = int.from_bytes(data[pos : pos + size], "big")
-            elif element == _EBML_DURATION:
-                fmt = ">f" if size == 4 else ">d"
-                (duration,) = struct.unpack(fmt, data[pos : pos + size])
-            pos += size
-    except (ValueError, IndexError, struct.error):
-        return None
-    return None if duration is None else round(duration * scale / 1_000_000)
