@@ -83,7 +83,7 @@ def make_video(ffmpeg: str, path: Path, size: str, seconds: float = 1) -> Path:
     """A short H.264 MP4 of `size` (for poster scaling)."""
     args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
             "-i", f"testsrc2=size={size}:rate=30", "-t", str(seconds), *_H264, "-g", "15",
-            "-pix_fmt", "yuv420p", str(path)]  # fmt: skip
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(path)]  # fmt: skip
     subprocess.run(args, check=True, capture_output=True, timeout=120)
     return path
 
