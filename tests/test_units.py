@@ -107,7 +107,8 @@ def test_parse_key_accepts_exactly_the_spec_shapes() -> None:
     assert parse_key("abc/chunk-12.webm") == ("abc", "chunk-12.webm")
     assert parse_key("abc/final.mp4") == ("abc", "final.mp4")
     assert parse_key("abc/poster.jpg") == ("abc", "poster.jpg")
-    for bad in ["abc", "abc/", "../final.webm", "abc/final.mp4.webm", "abc/poster.png", "abc/../final.webm", "abc/chunk-01.webm",
+    for bad in ["abc", "abc/", "../final.webm", "abc/final.mp4.webm", "abc/poster.png",
+                "abc/../final.webm", "abc/chunk-01.webm",
                 "abc/chunk--1.webm", "abc/final.webm\x00", "/abc/final.webm", "abc/x/final.webm",
                 "abc/state.sqlite3", "abc%2Ffinal.webm"]:  # fmt: skip
         with pytest.raises(InvalidKey):

@@ -9,7 +9,6 @@ import asyncio
 import logging
 import os
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -25,9 +24,10 @@ from screenrec.errors import (
     NotFound,
     NotStarted,
     ScreenrecError,
+    UnsupportedMedia,
 )
+from screenrec.media.container import needs_more, read_init
 from screenrec.models import (
-    Chunk,
     ChunkState,
     Recording,
     RecordingState,
@@ -35,7 +35,7 @@ from screenrec.models import (
     validate_record_id,
 )
 from screenrec.service.admin import Administration
-from screenrec.service.final import describe_ffmpeg_warnings, plan_final
+from screenrec.service.finalize import Finalizing
 from screenrec.service.locks import KeyedLocks
 from screenrec.storage import Storage, open_storage
 from screenrec.store import StateStore, open_store
@@ -44,14 +44,12 @@ log = logging.getLogger("screenrec")
 FinishedListener = Callable[[Recording, float], Awaitable[None]]
 
 MAX_SEQ = 2**53 - 1
-# How long finalize waits for chunks another process reserved but has not stored yet, and
-# how long `stop {chunks: n}` waits for stragglers that arrive on another connection.
-PENDING_GRACE = 10.0
+# How long `stop {chunks: n}` waits for stragglers that arrive on another connection.
 STRAGGLER_WAIT = 10.0
 POLL_INTERVAL = 0.05
 
 
-class RecordingService(Administration):
+class RecordingService(Finalizing, Administration):
     """The one library behind every transport. Build it with `open()`, end it with `close()`."""
 
     def __init__(self, settings: Settings, store: StateStore, storage: Storage) -> None:
@@ -65,6 +63,8 @@ class RecordingService(Administration):
         self._ffmpeg: str | None = None
         self._listeners: list[FinishedListener] = []
         self._background: set[asyncio.Future[None]] = set()
+        # Recordings whose first chunk was already checked here: later chunks are not sniffed.
+        self._media_checked: set[str] = set()
 
     @classmethod
     def open(cls, settings: Settings) -> RecordingService:
@@ -157,6 +157,8 @@ class RecordingService(Administration):
         if seq is not None and not 0 <= seq <= MAX_SEQ:
             raise InvalidPayload(f"seq must be 0..{MAX_SEQ}, got {seq}", record_id=record_id)
         async with self._order.hold(record_id):
+            if data and record_id not in self._media_checked:
+                await self._check_first_chunk(record_id, data)
             res = await self._reserve(record_id, seq, len(data))
             if not res.duplicate:
                 pending = self._inflight[record_id]
@@ -195,6 +197,29 @@ class RecordingService(Administration):
             if not pending:
                 del self._inflight[record_id]
         return res.index
+
+    async def _check_first_chunk(self, record_id: str, data: bytes) -> None:
+        """Refuse a recording's first bytes unless they open WebM/Matroska or MP4, and note
+        its container and codecs. Runs until the recording's first non-empty chunk passes,
+        then never again in this process (a `get` once per recording, not per chunk)."""
+        rec = await self.store.get(record_id)
+        if rec is None:
+            return  # not started: the reservation says so (or recovers it from storage)
+        if rec.container or rec.bytes > 0:
+            self._media_checked.add(record_id)  # checked elsewhere, or recorded before
+            return
+        info = read_init(data)
+        if info is None and not needs_more(data):
+            raise UnsupportedMedia(
+                "the first chunk of a recording must start a WebM/Matroska (EBML) or MP4 "
+                f"(ftyp) stream; got {data[:8].hex(' ')}",
+                record_id=record_id,
+            )
+        if info is not None:
+            await self.store.set_media(
+                record_id, info.container, info.video_codec, info.audio_codec
+            )
+        self._media_checked.add(record_id)
 
     async def _retry_chunk(self, record_id: str, index: int, state: ChunkState, data: bytes) -> int:
         """A `seq` seen before: acknowledge it again once its bytes are stored, never twice."""
@@ -271,6 +296,7 @@ class RecordingService(Administration):
 
     async def _finalize(self, record_id: str) -> Recording:
         started = time.monotonic()
+        self._media_checked.discard(record_id)  # no chunk is taken after this
         lease = self.settings.finalize_timeout + 60
         rec, acquired = await self.store.begin_finalize(record_id, lease, time.time())
         if not acquired:
@@ -311,71 +337,6 @@ class RecordingService(Administration):
         self._background.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("background work failed: %r", exc)
-
-    async def _settle_chunks(self, record_id: str) -> tuple[list[Chunk], set[int]]:
-        """Wait for writes still in flight, then decide which pending rows made it."""
-        pending_here = list(self._inflight.get(record_id, {}).values())
-        if pending_here:
-            await asyncio.wait(pending_here, timeout=PENDING_GRACE)
-        deadline = time.monotonic() + PENDING_GRACE
-        while True:
-            rows = await self.store.chunks(record_id)
-            young = [
-                c
-                for c in rows
-                if c.state == ChunkState.PENDING and c.created_at > time.time() - PENDING_GRACE
-            ]
-            if not young or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(POLL_INTERVAL)
-        present = await self.storage.chunk_sizes(record_id)
-        pending = [c.index for c in rows if c.state == ChunkState.PENDING]
-        known = {c.index for c in rows}
-        await self.store.seal(
-            record_id,
-            stored=[i for i in pending if i in present],
-            abandoned=[i for i in pending if i not in present],
-            # On storage with no row: the store lost them (a Redis restart). They were stored,
-            # so possibly acknowledged: they count.
-            adopted={i: size for i, size in present.items() if i not in known},
-        )
-        rows = await self.store.chunks(record_id)
-        return [c for c in rows if c.state == ChunkState.STORED], set(present)
-
-    async def _produce_final(self, record_id: str) -> Recording:
-        rows, present = await self._settle_chunks(record_id)
-        ordered, warnings = plan_final(rows, present)
-        if not ordered:
-            raise FinalizeFailed("the recording has no stored chunks", record_id=record_id)
-        scratch = self.storage.scratch_dir() / f"{record_id}.{uuid.uuid4().hex}.webm"
-        try:
-            async with self._ffmpeg_slots:
-                lines = await media.remux(
-                    self.ffmpeg,
-                    self.storage.read_chunks(record_id, ordered),
-                    scratch,
-                    timeout=self.settings.finalize_timeout,
-                )
-            duration_ms = await asyncio.to_thread(media.webm_duration_ms, scratch)
-            if duration_ms is None:
-                raise FinalizeFailed("ffmpeg produced a file without a duration")
-            warnings.extend(describe_ffmpeg_warnings(lines))
-            size = await self.storage.put_final(record_id, scratch)
-        finally:
-            with suppress(FileNotFoundError):
-                scratch.unlink()
-        rec = await self.store.finish(
-            record_id,
-            RecordingState.READY,
-            time.time(),
-            duration_ms=duration_ms,
-            final_bytes=size,
-            warnings=tuple(warnings),
-        )
-        if not self.settings.keep_chunks:
-            # After the answer: the final is durable, the chunks are only garbage now.
-            self._in_background(self.storage.delete_chunks(record_id, present))
-        return rec
 
     # -- reading --------------------------------------------------------------------------
 

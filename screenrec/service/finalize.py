@@ -1,0 +1,148 @@
+"""Making the final: settle the chunks, choose the final's container from the recording's
+codecs (never re-encoding video), remux, measure, store, and make the poster."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from screenrec.errors import FinalizeFailed, ScreenrecError
+from screenrec.media.container import read_init
+from screenrec.media.final import OutputPlan, duration_ms, plan_output, remux_to
+from screenrec.media.poster import make_poster
+from screenrec.models import POSTER_NAME, Chunk, ChunkState, Recording, RecordingState
+from screenrec.service.final import describe_ffmpeg_warnings, plan_final
+
+if TYPE_CHECKING:
+    from screenrec.service.core import RecordingService
+
+log = logging.getLogger("screenrec")
+# How long finalize waits for chunks another process reserved but has not stored yet.
+PENDING_GRACE = 10.0
+POLL_INTERVAL = 0.05
+HEAD_BYTES = 256 * 1024  # enough of the first chunk for any init segment a browser writes
+
+
+class Finalizing:
+    """The work behind `finalize`, once the lease is held. Mixed into RecordingService."""
+
+    async def _settle_chunks(
+        self: RecordingService, record_id: str
+    ) -> tuple[list[Chunk], set[int]]:
+        """Wait for writes still in flight, then decide which pending rows made it."""
+        pending_here = list(self._inflight.get(record_id, {}).values())
+        if pending_here:
+            await asyncio.wait(pending_here, timeout=PENDING_GRACE)
+        deadline = time.monotonic() + PENDING_GRACE
+        while True:
+            rows = await self.store.chunks(record_id)
+            young = [
+                c
+                for c in rows
+                if c.state == ChunkState.PENDING and c.created_at > time.time() - PENDING_GRACE
+            ]
+            if not young or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(POLL_INTERVAL)
+        present = await self.storage.chunk_sizes(record_id)
+        pending = [c.index for c in rows if c.state == ChunkState.PENDING]
+        known = {c.index for c in rows}
+        await self.store.seal(
+            record_id,
+            stored=[i for i in pending if i in present],
+            abandoned=[i for i in pending if i not in present],
+            # On storage with no row: the store lost them (a Redis restart). They were stored,
+            # so possibly acknowledged: they count.
+            adopted={i: size for i, size in present.items() if i not in known},
+        )
+        rows = await self.store.chunks(record_id)
+        return [c for c in rows if c.state == ChunkState.STORED], set(present)
+
+    async def _plan(self: RecordingService, record_id: str, first: int) -> OutputPlan:
+        """The final for this recording: from the container and codecs noted at its first
+        chunk, or (recordings from before that, or a first chunk too short to tell) read from
+        the first stored chunk now."""
+        rec = await self.status(record_id)
+        container, video, audio = rec.container, rec.video_codec, rec.audio_codec
+        if not container:
+            head = b""
+            async for block in self.storage.read_chunks(record_id, [first]):
+                head += block
+                if len(head) >= HEAD_BYTES:
+                    break
+            info = read_init(head)
+            if info is None:
+                raise FinalizeFailed("the first chunk is neither WebM nor MP4")
+            container, video, audio = info.container, info.video_codec, info.audio_codec
+        return plan_output(container, video, audio)
+
+    async def _produce_final(self: RecordingService, record_id: str) -> Recording:
+        rows, present = await self._settle_chunks(record_id)
+        ordered, warnings = plan_final(rows, present)
+        if not ordered:
+            raise FinalizeFailed("the recording has no stored chunks", record_id=record_id)
+        plan = await self._plan(record_id, ordered[0])
+        scratch = self.storage.scratch_dir() / f"{record_id}.{uuid.uuid4().hex}.{plan.format}"
+        poster = scratch.with_suffix(".jpg")
+        try:
+            async with self._ffmpeg_slots:
+                lines = await remux_to(
+                    plan,
+                    self.ffmpeg,
+                    self.storage.read_chunks(record_id, ordered),
+                    scratch,
+                    timeout=self.settings.finalize_timeout,
+                )
+            length = await asyncio.to_thread(duration_ms, scratch, plan.format)
+            if length is None:
+                raise FinalizeFailed("ffmpeg produced a file without a duration")
+            warnings.extend(describe_ffmpeg_warnings(lines))
+            if plan.audio_reencoded:
+                warnings.append(f"audio re-encoded to {plan.audio_codec} for {plan.file_name}")
+            has_poster = await self._poster(record_id, scratch, length, plan, poster, warnings)
+            size = await self.storage.put_final(record_id, scratch, plan.file_name)
+            if has_poster:
+                await self.storage.put_final(record_id, poster, POSTER_NAME)
+        finally:
+            for leftover in (scratch, poster):
+                with suppress(FileNotFoundError):
+                    leftover.unlink()
+        rec = await self.store.finish(
+            record_id,
+            RecordingState.READY,
+            time.time(),
+            duration_ms=length,
+            final_bytes=size,
+            warnings=tuple(warnings),
+            final_name=plan.file_name,
+            poster=has_poster,
+        )
+        if not self.settings.keep_chunks:
+            # After the answer: the final is durable, the chunks are only garbage now.
+            self._in_background(self.storage.delete_chunks(record_id, present))
+        return rec
+
+    async def _poster(
+        self: RecordingService,
+        record_id: str,
+        final: Path,
+        length: int,
+        plan: OutputPlan,
+        output: Path,
+        warnings: list[str],
+    ) -> bool:
+        """Make the poster; a failure is a warning, never a failed recording."""
+        if plan.video_codec is None:
+            return False  # audio only: nothing to show
+        try:
+            await make_poster(self.ffmpeg, final, length, output)
+        except ScreenrecError as exc:
+            log.warning("%s: no poster: %s", record_id, exc.message, extra={"recordId": record_id})
+            warnings.append("no poster could be made")
+            return False
+        return True
