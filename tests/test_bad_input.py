@@ -184,7 +184,9 @@ def assert_nothing_escaped(tmp_path: Path, data_dir: Path, hostile: list[str]) -
     assert set(entries) <= LEGIT_IDS, sorted(set(entries) - LEGIT_IDS)
     for folder in entries.values():
         names = [p.name for p in folder.iterdir()]
-        assert all(re.fullmatch(r"chunk-\d+\.webm|final\.webm", n) for n in names), names
+        assert all(re.fullmatch(r"chunk-\d+\.webm|final\.webm|poster\.jpg", n) for n in names), (
+            names
+        )
 
 
 async def test_every_bad_input_is_rejected_and_nothing_else_is_affected(
@@ -196,7 +198,8 @@ async def test_every_bad_input_is_rejected_and_nothing_else_is_affected(
     done = await record(client, DONE, cut(webm, 3))
     assert done["status"] == "ready"
     assert await client.call("start", {"recordId": LIVE}) == {"recordId": LIVE, "nextIndex": 0}
-    ack = await client.call("chunk", {"recordId": LIVE, "chunk": b"12345", "seq": 0})
+    # Five bytes of a real recording's start: a first chunk must open a WebM or MP4 stream.
+    ack = await client.call("chunk", {"recordId": LIVE, "chunk": webm[:5], "seq": 0})
     assert ack == {"recordId": LIVE, "index": 0, "seq": 0}
 
     hostile = hostile_ids(tmp_path)
@@ -252,7 +255,7 @@ async def test_every_bad_input_is_rejected_and_nothing_else_is_affected(
 
 
 async def test_oversize_chunk_is_an_error_not_a_disconnect(
-    server_factory: Callable[..., Server], client_factory: Callable[[str], Any]
+    server_factory: Callable[..., Server], client_factory: Callable[[str], Any], webm: bytes
 ) -> None:
     server = server_factory("--max-chunk-bytes", "100000")
     client: Client = await client_factory(server.url)
@@ -269,7 +272,8 @@ async def test_oversize_chunk_is_an_error_not_a_disconnect(
         assert client.connected and client.sio.get_sid(NS) == sid, f"dropped after {size}"
 
     await too_large(150_000)
-    ok = await client.call("chunk", {"recordId": "big", "chunk": b"\1" * 50_000})
+    first = webm[:50_000]  # a recording's first chunk must open a WebM or MP4 stream
+    ok = await client.call("chunk", {"recordId": "big", "chunk": first})
     assert ok == {"recordId": "big", "index": 0}
     exact = await client.call("chunk", {"recordId": "big", "chunk": b"\2" * 100_000})
     assert exact == {"recordId": "big", "index": 1}
@@ -282,6 +286,6 @@ async def test_oversize_chunk_is_an_error_not_a_disconnect(
     assert await client.call("start", {"recordId": "big"}) == {"recordId": "big", "nextIndex": 2}
     folder = server.storage / "big"
     assert sorted(p.name for p in folder.iterdir()) == ["chunk-0.webm", "chunk-1.webm"]
-    assert (folder / "chunk-0.webm").read_bytes() == b"\1" * 50_000
+    assert (folder / "chunk-0.webm").read_bytes() == first
     assert (folder / "chunk-1.webm").stat().st_size == 100_000
     assert client.events["exception"].empty()

@@ -1,6 +1,7 @@
 """The recorder page (`GET /`) in real headless Chromium from Debian, driven by Playwright,
 against live `screenrec serve` processes: record from the fake camera, survive a killed
-server, play and seek the final, list, play and delete in the library, ask for a token.
+server, play and seek the final, list, play and delete in the library, ask for a token; and
+Chromium's H.264 takes (MP4 and WebM) sent with the official client, played as final.mp4.
 
 Screenshots of each state go to `$SCREENREC_ARTIFACTS` (default: the test's tmp dir); each
 path is printed (`pytest -s` shows them).
@@ -22,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from screenrec.media import moov_before_mdat
 from tests.conftest import Client, Server, cut, probe, record
 
 CHROMIUM = os.environ.get("SCREENREC_CHROMIUM", "/usr/bin/chromium")
@@ -441,3 +443,82 @@ async def test_sio_js_puts_the_same_frames_on_the_wire_as_the_official_client(
     assert ours["seen"] == {"chunkSaved": [0, 1, 2, 0], "exception": ["invalid_payload"],
                             "finished": 1}  # fmt: skip
     assert (ours["status"], ours["chunks"], ours["bytes"]) == ("ready", 3, len(webm))
+
+
+# -- H.264 takes: MP4 and H.264-in-WebM, with the official client -------------------------
+
+TAKE = """async ([recordId, mimeType]) => {
+  if (!MediaRecorder.isTypeSupported(mimeType)) return { unsupported: mimeType };
+  const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  const s = window.io("/recording", { transports: ["websocket"] });
+  await new Promise((ok, fail) => { s.on("connect", ok); s.on("connect_error", fail); });
+  await s.timeout(10000).emitWithAck("start", { recordId });
+  const recorder = new MediaRecorder(media, { mimeType, videoKeyFrameIntervalDuration: 1000 });
+  let seq = 0;
+  const sent = [];
+  recorder.ondataavailable = (e) => {
+    sent.push(s.timeout(20000).emitWithAck("chunk", { recordId, seq: seq++, chunk: e.data }));
+  };
+  const stopped = new Promise((ok) => { recorder.onstop = ok; });
+  recorder.start(1000);
+  await new Promise((ok) => setTimeout(ok, 3500));
+  recorder.stop();
+  await stopped;
+  const acks = await Promise.all(sent);
+  media.getTracks().forEach((t) => t.stop());
+  const finished = await s.timeout(60000).emitWithAck("stop", { recordId, chunks: seq });
+  s.disconnect();
+  return { acks, finished, recorded: recorder.mimeType };
+}"""
+PLAY = """async (url) => {
+  const v = document.createElement("video");
+  v.muted = true;
+  v.src = url;
+  document.body.append(v);
+  await new Promise((ok, fail) => {
+    v.onloadedmetadata = ok; v.onerror = () => fail(new Error("cannot play " + url));
+  });
+  const duration = v.duration;
+  await new Promise((ok) => { v.onseeked = ok; v.currentTime = duration / 2; });
+  await v.play();
+  return { duration, at: v.currentTime, width: v.videoWidth, height: v.videoHeight };
+}"""
+
+
+@pytest.mark.parametrize(
+    "mime", ["video/mp4;codecs=avc1", "video/mp4;codecs=avc1,opus", "video/webm;codecs=h264"]
+)
+async def test_a_chromium_h264_take_ends_as_a_faststart_mp4_that_plays_and_seeks(
+    server: Server,
+    browser: Any,
+    open_page: Any,
+    ffmpeg: str,
+    mime: str,
+) -> None:
+    bundle = Path(__file__).parent / "node/node_modules/socket.io-client/dist/socket.io.min.js"
+    await browser.route(f"**{OFFICIAL_BUNDLE}", lambda route: route.fulfill(path=str(bundle)))
+    page = await open_page(server)
+    await page.page.add_script_tag(url=OFFICIAL_BUNDLE)
+    record_id = "h264-" + mime.replace("/", "-").replace(";codecs=", "-").replace(",", "-")
+    result = await page.page.evaluate(TAKE, [record_id, mime])
+    assert "unsupported" not in result, f"Chromium cannot record {mime}"
+    assert all("index" in ack for ack in result["acks"]), result["acks"]
+    doc = result["finished"]
+    assert (doc["status"], doc["format"], doc["videoCodec"]) == ("ready", "mp4", "h264"), doc
+    assert doc["audioCodec"] == "aac"  # Opus is re-encoded for MP4 players; AAC is copied
+    assert doc["downloadUrl"] == f"/recordings/download/{record_id}%2Ffinal.mp4"
+    final = server.storage / record_id / "final.mp4"
+    assert moov_before_mdat(final)
+    found = probe(ffmpeg, final)
+    assert found.duration_s is not None and 2.0 < found.duration_s < 6.0, found
+    played = await page.page.evaluate(PLAY, doc["downloadUrl"])
+    assert abs(played["duration"] - found.duration_s) < 0.5, (played, found)
+    assert played["at"] >= played["duration"] / 2 - 0.5 and played["width"] > 0, played
+    poster = await page.page.evaluate(
+        """async (url) => { const r = await fetch(url);
+            return { type: r.headers.get("content-type"), size: (await r.blob()).size }; }""",
+        doc["posterUrl"],
+    )
+    assert poster["type"] == "image/jpeg" and poster["size"] > 1000, poster
+    page.assert_clean(console=False)
+    print(json.dumps({"mime": mime, "recorded": result["recorded"], "chunks": doc["chunks"]}))

@@ -149,7 +149,8 @@ async def test_two_concurrent_finalize_runs_make_one_final(
     a, b = json.loads(first.stdout)[0], json.loads(second.stdout)[0]
     assert a["status"] == b["status"] == "ready"
     assert a["updatedAt"] == b["updatedAt"]  # one finalize, seen twice
-    assert [p.name for p in (data / "recordings" / "contested").iterdir()] == ["final.webm"]
+    made = {p.name for p in (data / "recordings" / "contested").iterdir()}
+    assert made == {"final.webm", "poster.jpg"}
 
 
 async def test_serve_finalizes_stale_recordings_and_applies_retention(

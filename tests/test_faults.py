@@ -195,7 +195,11 @@ async def test_a_client_that_stops_reading_does_not_hold_up_others(
     assert (await ws.receive_str()).startswith("40/recording,")
     await ws.send_str('42/recording,["start",{"recordId":"stalled"}]')
     blob = bytes(200_000)
-    for _ in range(100):  # ~20 MB of chunks whose answers it never reads
+    await ws.send_str(  # a real first chunk: the stream must open as WebM
+        '451-/recording,["chunk",{"recordId":"stalled","chunk":{"_placeholder":true,"num":0}}]'
+    )
+    await ws.send_bytes(webm[:200_000])
+    for _ in range(99):  # ~20 MB of chunks whose answers it never reads
         await ws.send_str(
             '451-/recording,["chunk",{"recordId":"stalled","chunk":{"_placeholder":true,"num":0}}]'
         )

@@ -22,6 +22,7 @@ from tests.conftest import Client, Server, start_server
 CODES = {
     "invalid_payload", "invalid_record_id", "invalid_key", "not_started", "already_finished",
     "chunk_too_large", "storage_error", "finalize_failed", "not_found", "limit_exceeded",
+    "unsupported_media",
 }  # fmt: skip
 EVENTS = {"start": ("recordId", "nextIndex"), "chunk": ("recordId", "index"), "stop": ("status",)}
 HOSTILE_IDS = ["..", "../etc", "a/b", "a\\b", "a\x00b", "%2e%2e", "/abs", "é", "a b", "x" * 129]

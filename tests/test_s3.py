@@ -74,7 +74,11 @@ async def test_record_and_stream_the_download(
     finished = await record(client, RID, cut(webm, 6))
     assert finished["status"] == "ready", finished
     final_key = f"{PREFIX}/{RID}/final.webm"
-    assert set(await wait_for_keys(weed_mini, s3_bucket, {final_key})) == {final_key}
+    poster_key = f"{PREFIX}/{RID}/poster.jpg"
+    assert set(await wait_for_keys(weed_mini, s3_bucket, {final_key, poster_key})) == {
+        final_key,
+        poster_key,
+    }
     stored = fetch(weed_mini, s3_bucket, final_key)
     size = len(stored)
     url = f"{server.url}{finished['downloadUrl']}"
@@ -114,9 +118,10 @@ async def test_record_and_stream_the_download(
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["status"] == "ready"
 
+    poster = len(fetch(weed_mini, s3_bucket, poster_key))
     async with http.delete(f"{server.url}/recordings/{RID}") as resp:
         assert resp.status == 200
-        assert (await resp.json())["bytesFreed"] == size
+        assert (await resp.json())["bytesFreed"] == size + poster
     assert keys(weed_mini, s3_bucket) == {}
 
 
@@ -133,7 +138,7 @@ async def test_presigned_download_redirects(
     finished = await record(client, RID, cut(webm, 3))
     assert finished["status"] == "ready", finished
     stored = fetch(weed_mini, s3_bucket, f"{PREFIX}/{RID}/final.webm")
-    assert len(keys(weed_mini, s3_bucket)) == 4  # kept chunks and the final
+    assert len(keys(weed_mini, s3_bucket)) == 5  # kept chunks, the final and its poster
 
     async with http.get(f"{server.url}{finished['downloadUrl']}", allow_redirects=False) as resp:
         assert resp.status == 302

@@ -63,7 +63,7 @@ class Finalizing:
         rows = await self.store.chunks(record_id)
         return [c for c in rows if c.state == ChunkState.STORED], set(present)
 
-    async def _plan(self: RecordingService, record_id: str, first: int) -> OutputPlan:
+    async def _plan(self: RecordingService, record_id: str, first: int) -> tuple[str, OutputPlan]:
         """The final for this recording: from the container and codecs noted at its first
         chunk, or (recordings from before that, or a first chunk too short to tell) read from
         the first stored chunk now."""
@@ -79,14 +79,14 @@ class Finalizing:
             if info is None:
                 raise FinalizeFailed("the first chunk is neither WebM nor MP4")
             container, video, audio = info.container, info.video_codec, info.audio_codec
-        return plan_output(container, video, audio)
+        return container, plan_output(container, video, audio)
 
     async def _produce_final(self: RecordingService, record_id: str) -> Recording:
         rows, present = await self._settle_chunks(record_id)
         ordered, warnings = plan_final(rows, present)
         if not ordered:
             raise FinalizeFailed("the recording has no stored chunks", record_id=record_id)
-        plan = await self._plan(record_id, ordered[0])
+        container, plan = await self._plan(record_id, ordered[0])
         scratch = self.storage.scratch_dir() / f"{record_id}.{uuid.uuid4().hex}.{plan.format}"
         poster = scratch.with_suffix(".jpg")
         try:
@@ -104,6 +104,8 @@ class Finalizing:
             warnings.extend(describe_ffmpeg_warnings(lines))
             if plan.audio_reencoded:
                 warnings.append(f"audio re-encoded to {plan.audio_codec} for {plan.file_name}")
+                # The status describes the final a user downloads, not the chunks.
+                await self.store.set_media(record_id, container, plan.video_codec, plan.audio_codec)
             has_poster = await self._poster(record_id, scratch, length, plan, poster, warnings)
             size = await self.storage.put_final(record_id, scratch, plan.file_name)
             if has_poster:

@@ -14,7 +14,16 @@ const TIMESLICE_MS = 1000;
 const ACK_TIMEOUT_MS = 20000;
 const STOP_TIMEOUT_MS = 120000;
 const RETRY_MS = 1000;
-const MIME_TYPES = ["video/webm;codecs=vp9,opus", "video/webm;codecs=vp8,opus", "video/webm"];
+/** What to record, best first: WebM where the browser can (Chrome, Firefox, Safari 18.4+),
+ * else MP4 (older Safari records only H.264 + AAC; the server makes a faststart final.mp4). */
+const MIME_TYPES = [
+  "video/webm;codecs=vp9,opus",
+  "video/webm;codecs=vp8,opus",
+  "video/webm",
+  "video/mp4;codecs=avc1,mp4a.40.2",
+  "video/mp4;codecs=avc1,opus",
+  "video/mp4",
+];
 
 /** Server error codes (docs/protocol.md) in words a person understands. */
 const MESSAGES = {
@@ -265,7 +274,8 @@ class Session {
     setConnection("connecting", "connecting…");
     s.connect();
     this.startedAt = performance.now();
-    this.recorder.start(TIMESLICE_MS);
+    // MP4 fragments start at keyframes; Safari sends empty blobs below 1 s (never go lower).
+    this.recorder.start(Math.max(TIMESLICE_MS, 1000));
     this.ticker = setInterval(() => this.tick(), 250);
     render();
   }
@@ -392,6 +402,7 @@ class Session {
     this.close();
     clearError();
     const player = $("player");
+    player.poster = doc.posterUrl || "";
     player.src = doc.downloadUrl;
     $("download").href = doc.downloadUrl;
     $("result").hidden = false;
@@ -484,6 +495,7 @@ function render() {
 
 function describe(rec) {
   const parts = [rec.status];
+  if (rec.format) parts.push(rec.format.toUpperCase());
   if (rec.durationMs != null) parts.push(clock(rec.durationMs));
   parts.push(megabytes(rec.finalBytes ?? rec.bytes));
   return parts.join(" · ");
@@ -518,7 +530,7 @@ function libraryItem(rec) {
     const link = document.createElement("a");
     link.className = "button";
     link.href = rec.downloadUrl;
-    link.download = `${rec.recordId}.webm`;
+    link.download = `${rec.recordId}.${rec.format || "webm"}`;
     link.textContent = "Download";
     actions.append(link);
   }
@@ -529,12 +541,21 @@ function libraryItem(rec) {
     del.setAttribute("aria-label", `Delete ${del.dataset.what}`);
     actions.append(del);
   }
+  if (rec.posterUrl) {
+    const poster = document.createElement("img");
+    poster.className = "poster";
+    poster.src = rec.posterUrl;
+    poster.alt = "";
+    poster.loading = "lazy";
+    li.append(poster);
+  }
   li.append(title, meta, id, actions);
   return li;
 }
 
 function playInViewer(rec) {
   const player = $("viewer-player");
+  player.poster = rec.posterUrl || "";
   player.src = rec.downloadUrl;
   $("viewer-title").textContent = `Playing the recording from ${new Date(rec.createdAt).toLocaleString()}`;
   $("viewer").hidden = false;
