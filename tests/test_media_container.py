@@ -139,3 +139,26 @@ def test_mp4_layout_of_a_fragmented_recording(samples: dict[str, bytes], tmp_pat
     assert all(a[1] + a[2] == b[1] for a, b in itertools.pairwise(boxes))  # back to back
     assert media.mp4_duration_ms(path) is None  # an empty moov declares no duration
     assert Container.MP4.is_ebml is False and Container.MATROSKA.is_ebml
+
+
+def element(element_id: int, body: bytes) -> bytes:
+    """One EBML element with a 1-byte (or 2-byte) size."""
+    size = bytes([0x80 | len(body)]) if len(body) < 0x7F else (0x4000 | len(body)).to_bytes(2)
+    return element_id.to_bytes((element_id.bit_length() + 7) // 8, "big") + size + body
+
+
+def test_hand_made_init_with_unknown_sizes_and_codec_before_type() -> None:
+    unknown = b"\x01\xff\xff\xff\xff\xff\xff\xff"
+    header = element(0x1A45DFA3, element(0x4286, b"\x01") + element(0x4282, b"webm"))
+    video = element(0xAE, element(0x86, b"V_VP9") + element(0x83, b"\x01"))  # CodecID first
+    audio = element(0xAE, element(0x83, b"\x02") + element(0x86, b"A_OPUS"))
+    tracks = element(0x1654AE6B, video + audio)
+    cluster = b"\x1f\x43\xb6\x75" + unknown + element(0xE7, b"\x00")
+    data = header + b"\x18\x53\x80\x67" + unknown + element(0xEC, b"\0" * 9) + tracks + cluster
+    whole = media.read_init(data)
+    assert whole is not None and whole.complete
+    assert (whole.video_codec, whole.audio_codec) == ("vp9", "opus")
+    for n in range(decided_at(data), len(data)):
+        info = media.read_init(data[:n])
+        assert info is not None and set(info.tracks) <= set(whole.tracks), n  # never "V_VP"
+        assert info.complete == (n >= data.index(cluster)), n  # Tracks whole

@@ -106,7 +106,7 @@ def test_connection_refused(simulate: Simulate) -> None:
 
 
 def test_bad_options_are_usage_errors(simulate: Simulate, tmp_path: Path) -> None:
-    result = simulate("--url", "ftp://127.0.0.1:1", "--codec", "h264")
+    result = simulate("--url", "ftp://127.0.0.1:1", "--codec", "theora")  # h264 is one now
     assert result.returncode == 2
     assert "--url must be http(s)://" in result.stderr and "--codec must be one of" in result.stderr
     missing = simulate("--url", "http://127.0.0.1:1", "--bitrate", "fast")

@@ -69,8 +69,9 @@ def plan_output(
       `video/mp4`), and AAC-only audio -> `final.mp4` with `moov` in front
       (`-movflags +faststart`, never the fragmenting flags). AAC is copied; Opus, Vorbis or
       anything else is re-encoded to AAC 128k: older iOS Safari, many hardware players,
-      editors and messaging apps do not play Opus in MP4, and all of them play AAC. Audio
-      is cheap to encode (a few % of a core for a take); video would not be.
+      editors and messaging apps do not play Opus in MP4, and all of them play AAC. It
+      costs time at stop: 4.3-5.0 s for a 10-minute take (mono, 2 shared cores), against
+      0.45-0.8 s for a copy; re-encoding video would cost minutes.
       HEVC gets the `hvc1` sample entry tag, the only one Apple's players accept.
 
     Raises FinalizeFailed when no final can carry the video without re-encoding it, or when

@@ -95,8 +95,8 @@ def _track(entry: bytes) -> tuple[str, str] | None:
     try:
         while pos < len(entry):
             element, size, start = read_header(entry, pos)
-            if size is None:
-                break
+            if size is None or start + size > len(entry):
+                break  # cut short here: a partial CodecID would name the wrong codec
             value = entry[start : start + size]
             if element == _TRACK_TYPE:
                 kind = _TRACK_KINDS.get(_uint(value))

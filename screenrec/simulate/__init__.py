@@ -23,11 +23,17 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from screenrec import media
-from screenrec.errors import ScreenrecError
 from screenrec.simulate.options import SimulateError, SimulateOptions
 from screenrec.simulate.recorder import Recorder, RunState
 from screenrec.simulate.report import Report
-from screenrec.simulate.source import MediaFacts, cut, fixed_cut, make_media, measure
+from screenrec.simulate.source import (
+    MediaFacts,
+    check_final,
+    cut,
+    fixed_cut,
+    make_media,
+    measure,
+)
 
 __all__ = ["Report", "SimulateError", "SimulateOptions", "run", "run_sync"]
 
@@ -51,9 +57,10 @@ async def _reachable(url: str, timeout: float) -> None:
 async def _verify_one(run: RunState, ffmpeg: str, source: MediaFacts, record_id: str,
                       answer: dict[str, Any], folder: Path) -> str | None:  # fmt: skip
     """Download one final and compare it with the source; the problem, or None if it matches."""
+    name = source.final().file_name
     url = urljoin(run.options.server_url, answer.get("downloadUrl") or
-                  f"/recordings/download/{record_id}%2Ffinal.webm")  # fmt: skip
-    path = folder / f"{record_id}.webm"
+                  f"/recordings/download/{record_id}%2F{name}")  # fmt: skip
+    path = folder / f"{record_id}-{name}"
     try:
         async with run.http.get(url) as resp:
             if resp.status != 200:
@@ -64,18 +71,9 @@ async def _verify_one(run: RunState, ffmpeg: str, source: MediaFacts, record_id:
     except aiohttp.ClientError as exc:
         return f"download {url} failed: {exc}"
     try:
-        got = await measure(ffmpeg, path)
-    except ScreenrecError as exc:
-        return exc.message
+        return await check_final(ffmpeg, source, path, url)
     finally:
         path.unlink()
-    if got.duration_s is None or source.duration_s is None:
-        return f"no duration in the final ({got.duration_s}) or the source ({source.duration_s})"
-    if abs(got.duration_s - source.duration_s) > 0.02 * source.duration_s:
-        return f"duration {got.duration_s:.3f} s, source {source.duration_s:.3f} s"
-    if got.frames is None or got.frames != source.frames:
-        return f"{got.frames} video frames, source {source.frames}"
-    return None
 
 
 async def _verify_all(run: RunState, ffmpeg: str, source: MediaFacts) -> None:
@@ -123,6 +121,11 @@ async def run(options: SimulateOptions, on_progress: Callable[[str], None] | Non
         raise SimulateError(f"cannot read {path}: {exc.strerror}") from None
     source = await measure(ffmpeg, path) if options.verify or options.media else None
     seconds = source.duration_s if options.media and source else options.duration
+    if source is not None:
+        try:
+            source.final()  # the container and codecs a server can finalize, or why not
+        except SimulateError as exc:
+            raise SimulateError(f"{path}: {exc}") from None
     if not data or not seconds:
         raise SimulateError(f"{path} has no media ffmpeg can read")
     piece = options.chunk_bytes or max(1, round(len(data) / seconds * options.interval))

@@ -8,7 +8,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 NAMESPACE = "/recording"
-CODECS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+CODECS = {"vp8": "libvpx", "vp9": "libvpx-vp9", "h264": "libx264"}  # --codec -> encoder
+# --container -> the codecs a browser records into it. WebM with h264 is Matroska, as
+# Chrome's `video/webm;codecs=h264`; MP4 is fragmented, as Safari's and Chrome's.
+CONTAINERS = {"webm": ("vp8", "vp9", "h264"), "mp4": ("h264", "vp9")}
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
@@ -30,6 +33,7 @@ class SimulateOptions:
     realtime: bool = False
     window: int = 1
     codec: str = "vp8"
+    container: str = "webm"
     media: Path | None = None
     verify: bool = False
     id_prefix: str = "sim"
@@ -54,6 +58,15 @@ class SimulateOptions:
             (self.window < 1, "--window must be at least 1"),
             (self.chunk_bytes is not None and self.chunk_bytes < 1, "--chunk-bytes must be > 0"),
             (self.codec not in CODECS, f"--codec must be one of {', '.join(CODECS)}"),
+            (
+                self.container not in CONTAINERS,
+                f"--container must be one of {', '.join(CONTAINERS)}",
+            ),
+            (
+                self.codec in CODECS and self.codec not in CONTAINERS.get(self.container, CODECS),
+                f"--codec {self.codec} cannot go in --container {self.container}: no browser "
+                f"records it (MP4 takes {' or '.join(CONTAINERS['mp4'])})",
+            ),
             (self.answers not in ("ack", "event"), "--answers must be ack or event"),
             (not _PREFIX_RE.fullmatch(self.id_prefix), "--id-prefix: 1-64 of A-Z a-z 0-9 _ -"),
             (urlsplit(self.url).scheme not in _SCHEMES, "--url must be http(s):// or ws(s)://"),
