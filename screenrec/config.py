@@ -169,7 +169,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("s3_presign", "SCREENREC_S3_PRESIGN", "off",
       "Redirect S3 downloads to presigned URLs.", FLAG, DATA),
     # -- how finals are made --
-    S("ffmpeg", "SCREENREC_FFMPEG", "PATH, then imageio-ffmpeg", "ffmpeg binary to run.",
+    S("ffmpeg", "SCREENREC_FFMPEG", "ffmpeg on PATH, else imageio-ffmpeg", "ffmpeg binary to run.",
       Kind(str, "PATH"), MEDIA),
     S("keep_chunks", "SCREENREC_KEEP_CHUNKS", "off",
       "Keep chunk files after finalize.", FLAG, FINALIZE, public=True),
