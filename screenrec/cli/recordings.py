@@ -76,7 +76,7 @@ def list_(
         say("", "no recordings", to_err=False)
         say("hint", other_store_hint(settings), "yellow")
     else:
-        out.print(render.recordings_table(docs, out, wide=wide))
+        render.print_recordings(docs, out, wide=wide)
 
 
 async def _inspect(service: RecordingService, record_id: str, links: Links) -> dict[str, Any]:

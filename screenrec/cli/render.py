@@ -62,30 +62,30 @@ _KEEP_LONGEST = ("id", "status", "size", "created", "duration", "chunks", "last 
 _GAP = 3  # characters between two columns: padding 1 + the (blank) rule + padding 1
 
 
-def _fitting_columns(docs: list[Mapping[str, Any]], width: int) -> list[str]:
-    """The columns that fit `width` with every id whole: drop the least useful first."""
-    wanted = list(_KEEP_LONGEST)
+def _width(columns: list[str], widths: dict[str, int]) -> int:
+    return sum(widths[c] for c in columns) + _GAP * (len(columns) - 1)
+
+
+def print_recordings(docs: list[Mapping[str, Any]], console: Console, *, wide: bool) -> None:
+    """The `list` table. Ids are never cut: the least useful columns make room first (unless
+    `wide`), and a table still too wide is printed wider than the console, not squeezed."""
     widths = {
         name: max(len(name), *(len(cell(d)) for d in docs)) for name, cell in _COLUMNS.items()
     }
-    while len(wanted) > 2 and sum(widths[c] for c in wanted) + _GAP * (len(wanted) - 1) > width:
+    wanted = list(_KEEP_LONGEST)
+    while not wide and len(wanted) > 2 and _width(wanted, widths) > console.width:
         wanted.pop()
-    return [name for name in _COLUMNS if name in wanted]
-
-
-def recordings_table(docs: list[Mapping[str, Any]], console: Console, *, wide: bool) -> Table:
-    """The `list` table: ids whole, other columns dropped (unless `wide`) to fit the console."""
-    columns = list(_COLUMNS) if wide else _fitting_columns(docs, console.width)
+    columns = [name for name in _COLUMNS if name in wanted]
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
-    longest_id = max(len(d["recordId"]) for d in docs)
     for name in columns:
-        if name == "id":  # never cut: fold a too-long id onto the next line rather than "…"
-            table.add_column(name, no_wrap=True, overflow="fold", min_width=longest_id)
-        else:
-            table.add_column(name, overflow="ellipsis")
+        table.add_column(name, no_wrap=True, justify="right" if name == "chunks" else "left")
     for doc in docs:
         table.add_row(*(_COLUMNS[name](doc) for name in columns))
-    return table
+    needed = _width(columns, widths)
+    if needed > console.width:  # rich never prints wider than its console: use a wider one
+        console = Console(file=console.file, width=needed, force_terminal=console.is_terminal,
+                          no_color=console.no_color, highlight=False)  # fmt: skip
+    console.print(table)
 
 
 def _lines(items: Iterable[object]) -> Text:
