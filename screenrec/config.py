@@ -1,14 +1,13 @@
-"""Settings: one frozen dataclass per process, and the table of every setting (name, env, default).
-
-Precedence is CLI option > environment > default. Only this module knows environment names.
-"""
+"""Settings: one frozen dataclass per process, and the table of every setting (name, flag, env,
+default, parser, help, which commands take it). The CLI options, the docs check and the
+`/healthz` config view come from the table. CLI option > environment > default."""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +56,12 @@ def _parse_bool(text: str | bool) -> bool:
 
 
 def _parse_origins(text: str | tuple[str, ...]) -> tuple[str, ...]:
-    if isinstance(text, tuple):
-        return text
-    return tuple(o.strip() for o in text.split(",") if o.strip()) or ("*",)
+    return _parse_list(text) or ("*",)
 
 
-def _parse_log_format(text: str) -> str:
-    value = text.strip().lower()
-    if value not in ("text", "json"):
-        raise ConfigError(f"log format must be text or json, got {text!r}")
-    return value
+def _parse_list(text: str | tuple[str, ...]) -> tuple[str, ...]:
+    parts = text if isinstance(text, tuple) else re.split(r"[\s,]+", text)
+    return tuple(part.strip() for part in parts if part.strip())
 
 
 def _parse_optional_duration(text: str | float | None) -> float | None:
@@ -75,148 +70,159 @@ def _parse_optional_duration(text: str | float | None) -> float | None:
     return parse_duration(text)
 
 
-def _parse_list(text: str | tuple[str, ...]) -> tuple[str, ...]:
-    if isinstance(text, tuple):
-        return text
-    return tuple(part for part in re.split(r"[\s,]+", text) if part)
-
-
 def _parse_port(text: str | int) -> int:
     try:
         port = int(text)
-    except ValueError as exc:
-        raise ConfigError(f"not a port number: {text!r}") from exc
+    except ValueError:
+        raise ConfigError(f"not a port number: {text!r}") from None
     if not 0 <= port <= 65535:
         raise ConfigError(f"port out of range: {port}")
     return port
 
 
+def _parse_count(text: str | int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"not a whole number: {text!r}") from None
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ConfigError(f"use {', '.join(choices[:-1])} or {choices[-1]}, not {text!r}")
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a setting is written: its parser, its metavar in `--help`, and whether the option is
+    an on/off flag or may be repeated (its environment variable then takes a list)."""
+
+    parse: Callable[[Any], Any]
+    metavar: str = "TEXT"
+    flag: bool = False
+    repeat: bool = False
+
+
+TEXT, PATH, URL = Kind(str), Kind(Path, "DIR"), Kind(str, "URL")
+PORT, COUNT = Kind(_parse_port, "PORT"), Kind(_parse_count, "N")
+SIZE, DURATION = Kind(parse_size, "SIZE"), Kind(parse_duration, "DURATION")
+MAYBE_DURATION = Kind(_parse_optional_duration, "DURATION")
+FLAG = Kind(_parse_bool, flag=True)
+ORIGINS = Kind(_parse_origins, "ORIGIN", repeat=True)
+URLS, TOKENS = Kind(_parse_list, "URL", repeat=True), Kind(_parse_list, "TOKEN", repeat=True)
+LEVEL = Kind(_one_of("debug", "info", "warning", "error"), "LEVEL")
+LOG_FORMAT = Kind(_one_of("text", "json"), "FORMAT")
+
+# Which commands take a group is the CLI's choice (screenrec/cli/options.py).
+SERVER = "server"  # only `serve`
+DATA = "data"  # where recordings are: every command that reads or changes them
+FINALIZE = "finalize"  # how finals are made: `serve`, `finalize`
+MEDIA = "media"  # the ffmpeg binary: also `status` (codecs) and `simulate`
+ACCESS = "access"  # tokens: `serve` requires them, `status --server` and `simulate` send one
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One row of the settings table: the field name, its env var, its parser and its help."""
+    """One row of the settings table. `default` is the text `--help` and the docs show, and
+    parses to the `Settings` field's default (a test checks it) unless it is prose."""
 
     name: str
     env: str
+    default: str
     help: str
-    parse: Callable[[Any], Any] = str
+    kind: Kind = TEXT
+    group: str = SERVER
+    public: bool = False  # part of the `/healthz` config view
+    option: str = ""  # the CLI flag, when not `--` + the name with dashes
+
+    @property
+    def flag(self) -> str:
+        """The CLI option: `--data-dir`, `--keep-chunks/--no-keep-chunks`, `--token`."""
+        base = self.option or "--" + self.name.replace("_", "-")
+        return f"{base}/--no-{base[2:]}" if self.kind.flag else base
+
+    def parse(self, raw: Any, source: str) -> Any:
+        """The value of `raw` (from the CLI or the environment); ConfigError names `source`."""
+        try:
+            return self.kind.parse(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc.message}") from None
 
 
+S = Setting
 SETTINGS: tuple[Setting, ...] = (
-    Setting("host", "SCREENREC_HOST", "Interface to listen on.", str),
-    Setting(
-        "port", "WEBSOCKET_PORT", "Port for Socket.IO and REST (0 picks a free one).", _parse_port
-    ),
-    Setting("data_dir", "SCREENREC_DATA_DIR", "Where state and recordings live.", Path),
-    Setting(
-        "redis_url",
-        "SCREENREC_REDIS_URL",
-        "Redis state store URL (redis://, rediss://, unix://); REDIS_HOST also selects it.",
-        str,
-    ),
-    Setting(
-        "storage",
-        "SCREENREC_STORAGE",
-        "Media storage: a directory path, or s3://bucket/prefix for S3.",
-        str,
-    ),
-    Setting(
-        "s3_endpoint_url",
-        "SCREENREC_S3_ENDPOINT_URL",
-        "S3 endpoint for S3-compatible services (default: AWS).",
-        str,
-    ),
-    Setting("s3_region", "SCREENREC_S3_REGION", "S3 region (default: the AWS configuration).", str),
-    Setting(
-        "s3_presign",
-        "SCREENREC_S3_PRESIGN",
-        "Answer S3 downloads with a redirect to a presigned URL instead of streaming them.",
-        _parse_bool,
-    ),
-    Setting(
-        "cors_origins",
-        "SCREENREC_CORS_ORIGINS",
-        "Comma-separated allowed origins; * allows all.",
-        _parse_origins,
-    ),
-    Setting(
-        "web",
-        "SCREENREC_WEB",
-        "Serve the recorder page at / (off: only Socket.IO and the REST API).",
-        _parse_bool,
-    ),
-    Setting("max_chunk_bytes", "SCREENREC_MAX_CHUNK_BYTES", "Largest chunk accepted.", parse_size),
-    Setting("max_connections", "SCREENREC_MAX_CONNECTIONS", "Socket.IO connections at once.", int),
-    Setting(
-        "max_recordings_per_connection",
-        "SCREENREC_MAX_RECORDINGS_PER_CONNECTION",
-        "Recordings one connection may start or feed.",
-        int,
-    ),
-    Setting(
-        "max_recording_bytes",
-        "SCREENREC_MAX_RECORDING_BYTES",
-        "Largest total size of one recording's chunks.",
-        parse_size,
-    ),
-    Setting(
-        "ffmpeg", "SCREENREC_FFMPEG", "ffmpeg binary (default: PATH, then imageio-ffmpeg).", str
-    ),
-    Setting(
-        "keep_chunks", "SCREENREC_KEEP_CHUNKS", "Keep chunk files after finalize.", _parse_bool
-    ),
-    Setting(
-        "finalize_timeout",
-        "SCREENREC_FINALIZE_TIMEOUT",
-        "Longest one ffmpeg run may take before it is killed.",
-        parse_duration,
-    ),
-    Setting("log_level", "SCREENREC_LOG_LEVEL", "debug, info, warning or error.", str),
-    Setting(
-        "log_format",
-        "SCREENREC_LOG_FORMAT",
-        "text (for people) or json (one object a line).",
-        _parse_log_format,
-    ),
-    Setting(
-        "stale_after",
-        "SCREENREC_STALE_AFTER",
-        "serve finalizes recordings idle this long (0 = never).",
-        parse_duration,
-    ),
-    Setting(
-        "retention",
-        "SCREENREC_RETENTION",
-        "serve purges finished recordings older than this (off by default).",
-        _parse_optional_duration,
-    ),
-    Setting(
-        "webhook_urls",
-        "SCREENREC_WEBHOOK_URLS",
-        "URLs that get a signed JSON POST when a recording is ready or failed.",
-        _parse_list,
-    ),
-    Setting(
-        "webhook_secret", "SCREENREC_WEBHOOK_SECRET", "HMAC-SHA256 key for webhook signatures.", str
-    ),
-    Setting(
-        "tokens",
-        "SCREENREC_TOKEN",
-        "Access tokens (several, comma-separated, for rotation); unset = open development mode.",
-        _parse_list,
-    ),
-    Setting(
-        "link_ttl",
-        "SCREENREC_LINK_TTL",
-        "How long a signed download link stays valid.",
-        parse_duration,
-    ),
-)
+    # -- where recordings are (every command that reads or changes them) --
+    S("data_dir", "SCREENREC_DATA_DIR", "platformdirs user data dir",
+      "State (state.sqlite3) and, by default, recordings.", PATH, DATA),
+    S("redis_url", "SCREENREC_REDIS_URL", "unset",
+      "Redis state store instead of SQLite (redis://, rediss://, unix://).", URL, DATA),
+    S("storage", "SCREENREC_STORAGE", "DATA_DIR/recordings",
+      "Media storage: a directory, or s3://bucket/prefix.", Kind(str, "DIR|URL"), DATA),
+    S("s3_endpoint_url", "SCREENREC_S3_ENDPOINT_URL", "AWS",
+      "Endpoint of an S3-compatible service.", URL, DATA),
+    S("s3_region", "SCREENREC_S3_REGION", "the AWS configuration", "S3 region.", TEXT, DATA),
+    S("s3_presign", "SCREENREC_S3_PRESIGN", "off",
+      "Redirect S3 downloads to presigned URLs.", FLAG, DATA),
+    # -- how finals are made --
+    S("ffmpeg", "SCREENREC_FFMPEG", "ffmpeg on PATH, else imageio-ffmpeg", "ffmpeg binary to run.",
+      Kind(str, "PATH"), MEDIA),
+    S("keep_chunks", "SCREENREC_KEEP_CHUNKS", "off",
+      "Keep chunk files after finalize.", FLAG, FINALIZE, public=True),
+    S("finalize_timeout", "SCREENREC_FINALIZE_TIMEOUT", "600s",
+      "Longest one ffmpeg run may take.", DURATION, FINALIZE, public=True),
+    # -- access --
+    S("tokens", "SCREENREC_TOKEN", "none",
+      "Access token: serve requires one (repeat to rotate); clients send the first.",
+      TOKENS, ACCESS, option="--token"),
+    # -- the server --
+    S("host", "SCREENREC_HOST", "0.0.0.0", "Interface to listen on.", Kind(str, "HOST")),
+    S("port", "WEBSOCKET_PORT", "8000", "Port for Socket.IO and REST; 0 picks a free one.", PORT),
+    S("cors_origins", "SCREENREC_CORS_ORIGINS", "*",
+      "Allowed origin (repeat; * allows all).", ORIGINS, public=True, option="--cors-origin"),
+    S("web", "SCREENREC_WEB", "on", "Serve the recorder page at /.", FLAG, public=True),
+    S("max_chunk_bytes", "SCREENREC_MAX_CHUNK_BYTES", "32MiB", "Largest chunk accepted.",
+      SIZE, public=True),
+    S("max_connections", "SCREENREC_MAX_CONNECTIONS", "1000",
+      "Socket.IO connections at once.", COUNT, public=True),
+    S("max_recordings_per_connection", "SCREENREC_MAX_RECORDINGS_PER_CONNECTION", "16",
+      "Recordings one connection may feed.", COUNT, public=True),
+    S("max_recording_bytes", "SCREENREC_MAX_RECORDING_BYTES", "16GiB",
+      "Largest recording (all its chunks).", SIZE, public=True),
+    S("stale_after", "SCREENREC_STALE_AFTER", "15m",
+      "Finalize recordings idle this long (0 = never).", DURATION, public=True),
+    S("retention", "SCREENREC_RETENTION", "off",
+      "Purge finished recordings older than this.", MAYBE_DURATION, public=True),
+    S("webhook_urls", "SCREENREC_WEBHOOK_URLS", "none",
+      "POST ready/failed events here (repeat).", URLS, option="--webhook-url"),
+    S("webhook_secret", "SCREENREC_WEBHOOK_SECRET", "none",
+      "HMAC-SHA256 key for webhook signatures.", Kind(str, "KEY")),
+    S("link_ttl", "SCREENREC_LINK_TTL", "24h",
+      "Signed download links expire after this.", DURATION, public=True),
+    S("log_level", "SCREENREC_LOG_LEVEL", "info", "debug, info, warning or error.", LEVEL),
+    S("log_format", "SCREENREC_LOG_FORMAT", "text",
+      "text (for people) or json (one object a line).", LOG_FORMAT),
+)  # fmt: skip
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
 def env_name(name: str) -> str:
     """The environment variable of setting `name` (for Typer's `envvar=`)."""
     return SETTINGS_BY_NAME[name].env
+
+
+def redacted_url(url: str) -> str:
+    """`redis://user:secret@host` -> `redis://***@host`, for messages and hints."""
+    return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
 
 
 def default_data_dir() -> Path:
@@ -263,11 +269,12 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for setting in SETTINGS:
-            raw = options.get(setting.name)
-            if raw is None:
-                raw = environ.get(setting.env) or None
+            raw, source = options.get(setting.name), setting.flag.split("/")[0]
+            if raw in (None, (), []):
+                raw, source = environ.get(setting.env) or None, setting.env
             if raw is not None:
-                values[setting.name] = setting.parse(raw)
+                raw = tuple(raw) if isinstance(raw, list) else raw
+                values[setting.name] = setting.parse(raw, source)
         if "redis_url" not in values and environ.get("REDIS_HOST"):
             port = environ.get("REDIS_PORT") or "6379"
             values["redis_url"] = f"redis://{environ['REDIS_HOST']}:{_parse_port(port)}/0"
@@ -291,6 +298,11 @@ class Settings:
         return Path(self.storage) if self.storage else self.data_dir / "recordings"
 
     @property
+    def sqlite_path(self) -> Path:
+        """The SQLite state file (when no Redis is configured)."""
+        return self.data_dir / "state.sqlite3"
+
+    @property
     def transport_limit(self) -> int:
         """The Socket.IO message limit: above the chunk limit, so an oversize chunk gets an error
         event instead of a dropped connection (FACTS.md section 2)."""
@@ -300,15 +312,14 @@ class Settings:
         """A copy with some fields changed (for tests and the CLI)."""
         return replace(self, **changes)
 
-    def describe(self) -> dict[str, Any]:
-        """Settings as JSON-friendly values, for logs and `/healthz`."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = str(value) if isinstance(value, Path) else value
-        if self.redis_url:
-            out["redis_url"] = re.sub(r"//[^@/]*@", "//***@", self.redis_url)
-        if self.webhook_secret:
-            out["webhook_secret"] = "***"
-        out["tokens"] = len(self.tokens)
-        return out
+    def public_view(self) -> dict[str, Any]:
+        """The settings marked public, camelCase, as JSON values (durations in seconds, with
+        the unit in the key): the config view of `/healthz`."""
+        view: dict[str, Any] = {}
+        for setting in SETTINGS:
+            if setting.public:
+                value = getattr(self, setting.name)
+                seconds = setting.kind.parse in (parse_duration, _parse_optional_duration)
+                key = _camel(setting.name) + ("Seconds" if seconds else "")
+                view[key] = list(value) if isinstance(value, tuple) else value
+        return view

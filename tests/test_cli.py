@@ -47,7 +47,7 @@ def test_empty_data_dir_and_unknown_ids(tmp_path: Path) -> None:
     missing = cli("status", "nope", "--data-dir", str(tmp_path))
     assert missing.returncode == 3 and "no recording nope" in missing.stderr
     bad = cli("status", "../etc", "--data-dir", str(tmp_path))
-    assert bad.returncode == 1 and "recordId" in bad.stderr
+    assert bad.returncode == 2 and "recordId" in bad.stderr  # a usage error, like every bad id
 
 
 async def test_finalize_repairs_a_recording_orphaned_by_a_killed_server(
@@ -63,7 +63,7 @@ async def test_finalize_repairs_a_recording_orphaned_by_a_killed_server(
     done = await asyncio.to_thread(
         cli, "finalize", "orphan", "missing", "--json", "--data-dir", str(tmp_path / "data")
     )
-    assert done.returncode == 1  # "missing" failed, so the command fails
+    assert done.returncode == 3  # "missing" is not found: the first failure's exit code
     results = {r["recordId"]: r for r in json.loads(done.stdout)}
     assert results["orphan"]["status"] == "ready" and results["orphan"]["bytes"] == len(webm)
     assert results["missing"]["code"] == "not_started"
