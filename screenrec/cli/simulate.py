@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,10 +21,6 @@ def _options(fields: dict[str, Any], settings: Settings) -> Any:
     from screenrec.simulate import SimulateError, SimulateOptions
 
     if settings.tokens:
-        # Until SimulateOptions has a `token` (sent as Socket.IO auth and as Bearer for
-        # --verify downloads), say so instead of connecting without it.
-        if "token" not in {f.name for f in dataclasses.fields(SimulateOptions)}:
-            raise ConfigError("simulate --token needs SimulateOptions.token, not in this build")
         fields["token"] = settings.tokens[0]
     try:
         for name, parse in (("duration", parse_duration), ("interval", parse_duration),
@@ -77,9 +72,13 @@ def simulate(
     window: Annotated[
         int, typer.Option("--window", min=1, help="Chunks in flight without --realtime.")
     ] = 1,
-    codec: Annotated[str, typer.Option("--codec", help="vp8 or vp9.")] = "vp8",
+    codec: Annotated[str, typer.Option("--codec", help="vp8, vp9 or h264.")] = "vp8",
+    container: Annotated[
+        str, typer.Option("--container", help="webm, or mp4 (fragmented, as Safari records).")
+    ] = "webm",
     media: Annotated[
-        Path | None, typer.Option("--media", help="Stream this WebM instead of generating one.")
+        Path | None,
+        typer.Option("--media", help="Stream this WebM or MP4 instead of generating one."),
     ] = None,
     verify: Annotated[
         bool, typer.Option("--verify", help="Download each final and check it with ffmpeg.")
@@ -99,7 +98,7 @@ def simulate(
     """Load a server with simulated recorders.
 
     Simulated MediaRecorder clients, and a report of what it took. Each client connects over
-    websocket, starts a recording, streams a WebM (made once by ffmpeg and cached) cut at
+    websocket, starts a recording, streams a WebM or MP4 (made once by ffmpeg, cached) cut at
     arbitrary offsets, and stops. Exits 1 on any error, lost chunk, failed recording or failed
     --verify, so `serve & simulate --verify` is a smoke test."""
     fields = {

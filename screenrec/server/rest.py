@@ -229,15 +229,7 @@ async def healthz(request: web.Request) -> web.Response:
         "store": health.store,
         "storage": health.storage,
         "capabilities": service.capabilities(),
-        "config": {
-            "maxChunkBytes": settings.max_chunk_bytes,
-            "keepChunks": settings.keep_chunks,
-            "staleAfterSeconds": settings.stale_after,
-            "retentionSeconds": settings.retention,
-            "webhooks": len(settings.webhook_urls),
-            "corsOrigins": list(settings.cors_origins),
-            "web": settings.web,
-        },
+        "config": {**settings.public_view(), "webhooks": len(settings.webhook_urls)},
     }
     if not health.ok:
         doc["reasons"] = [problem.to_dict() for problem in health.problems]

@@ -132,7 +132,10 @@ async def run(options: SimulateOptions, on_progress: Callable[[str], None] | Non
     pieces = fixed_cut(data, piece) if options.chunk_bytes else cut(data, piece, options.seed)
     report = Report(options.clients, options.realtime, options.interval, options.verify)
     run_id = f"{os.getpid()}-{secrets.token_hex(2)}"  # unique across parallel processes
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    bearer = {"Authorization": f"Bearer {options.token}"} if options.token else None
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), headers=bearer
+    ) as http:
         state = RunState(options, pieces, report, http, run_id)
         ticker = asyncio.create_task(_tick(report, on_progress, 0.5)) if on_progress else None
         began, cpu = time.perf_counter(), _cpu_seconds()

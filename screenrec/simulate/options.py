@@ -34,6 +34,7 @@ class SimulateOptions:
     window: int = 1
     codec: str = "vp8"
     container: str = "webm"
+    token: str | None = None  # sent as Socket.IO `auth.token` and as a Bearer for downloads
     media: Path | None = None
     verify: bool = False
     id_prefix: str = "sim"

@@ -66,6 +66,7 @@ class Recorder:
             await self.sio.connect(
                 self.o.server_url, namespaces=[NAMESPACE], transports=["websocket"],
                 wait_timeout=min(self.o.timeout, 30),
+                auth={"token": self.o.token} if self.o.token else None,
             )  # fmt: skip
         except socketio.exceptions.ConnectionError as exc:
             self.report.fail(f"{self.record_id}: cannot connect: {exc}", "connect")

@@ -124,4 +124,4 @@ def open_store(settings: Settings) -> StateStore:
         return RedisStore(settings.redis_url)
     from screenrec.store.sqlite_store import SqliteStore
 
-    return SqliteStore(settings.data_dir / "state.sqlite3")
+    return SqliteStore(settings.sqlite_path)
