@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RedisServer, Server
-from tests.test_cli_errors import add_recordings, cli, one_error
+from tests.test_cli_errors import add_recordings, cli, media_bytes, one_error
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def data(tmp_path: Path) -> Path:
 
 def test_list_keeps_every_id_whole_at_80_columns_and_in_pipes(data: Path) -> None:
     ids = [str(uuid.uuid4()) for _ in range(3)]
-    add_recordings(data, *((rid, b"x" * 250_000) for rid in ids))
+    add_recordings(data, *((rid, media_bytes(250_000)) for rid in ids))
     shown = cli("list", "--data-dir", str(data))  # a pipe, COLUMNS=80
     assert shown.returncode == 0
     for rid in ids:
@@ -41,7 +41,7 @@ def test_list_keeps_every_id_whole_at_80_columns_and_in_pipes(data: Path) -> Non
 
 
 def test_status_renders_like_list(data: Path) -> None:
-    add_recordings(data, ("live-one", b"y" * 1_500_000))
+    add_recordings(data, ("live-one", media_bytes(1_500_000, b"y")))
     shown = cli("status", "live-one", "--data-dir", str(data))
     assert shown.returncode == 0, shown.stderr
     text = shown.stdout
@@ -54,7 +54,7 @@ def test_status_renders_like_list(data: Path) -> None:
 
 
 def test_purge_shows_its_plan_and_what_it_skips(data: Path) -> None:
-    add_recordings(data, ("live-a", b"z" * 2_000_000))
+    add_recordings(data, ("live-a", media_bytes(2_000_000, b"z")))
     dry = cli("purge", "live-a", "ghost", "--dry-run", "--data-dir", str(data))
     assert dry.returncode == 3  # named ids it cannot delete
     assert one_error(dry) == "error: no recording ghost"
@@ -73,7 +73,7 @@ def test_purge_shows_its_plan_and_what_it_skips(data: Path) -> None:
 
 
 def test_answering_no_deletes_nothing_and_says_so(data: Path) -> None:
-    add_recordings(data, ("keep-me", b"k" * 1000))
+    add_recordings(data, ("keep-me", media_bytes(1000, b"k")))
     controller, terminal = pty.openpty()
     try:
         os.write(controller, b"n\n")

@@ -130,3 +130,16 @@ async def test_mp4_finals_and_posters_have_the_same_keys_on_s3(
         assert head["ContentType"] == "video/mp4"
     finally:
         client.close()
+
+
+async def test_a_first_chunk_cut_inside_the_header_is_read_at_finalize(
+    service: RecordingService, ffmpeg: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Ten bytes cannot name the container yet: they are taken, and finalize reads the
+    container and codecs from the start of the joined stream instead."""
+    data = make(ffmpeg, tmp_path_factory, "h264_aac.mp4").read_bytes()
+    await record(service, "short", [data[:10], data[10:5000], data[5000:]])
+    assert (await service.status("short")).container is None
+    rec = await service.stop("short")
+    assert (rec.state, rec.final_name, rec.video_codec) == ("ready", "final.mp4", "h264")
+    assert rec.warnings == ()

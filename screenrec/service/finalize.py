@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from screenrec.errors import FinalizeFailed, ScreenrecError
 from screenrec.media.container import read_init
-from screenrec.media.final import OutputPlan, duration_ms, plan_output, remux_to
+from screenrec.media.final import WEBM_PLAN, OutputPlan, duration_ms, plan_output, remux_to
 from screenrec.media.poster import make_poster
 from screenrec.models import POSTER_NAME, Chunk, ChunkState, Recording, RecordingState
 from screenrec.service.final import describe_ffmpeg_warnings, plan_final
@@ -63,30 +63,35 @@ class Finalizing:
         rows = await self.store.chunks(record_id)
         return [c for c in rows if c.state == ChunkState.STORED], set(present)
 
-    async def _plan(self: RecordingService, record_id: str, first: int) -> tuple[str, OutputPlan]:
+    async def _plan(
+        self: RecordingService, record_id: str, ordered: list[int], warnings: list[str]
+    ) -> tuple[str, OutputPlan]:
         """The final for this recording: from the container and codecs noted at its first
         chunk, or (recordings from before that, or a first chunk too short to tell) read from
-        the first stored chunk now."""
+        the start of the stored stream now. What screenrec cannot read is left to ffmpeg as
+        WebM, the spec's format, so its own words say what is wrong."""
         rec = await self.status(record_id)
-        container, video, audio = rec.container, rec.video_codec, rec.audio_codec
-        if not container:
-            head = b""
-            async for block in self.storage.read_chunks(record_id, [first]):
-                head += block
-                if len(head) >= HEAD_BYTES:
-                    break
-            info = read_init(head)
-            if info is None:
-                raise FinalizeFailed("the first chunk is neither WebM nor MP4")
-            container, video, audio = info.container, info.video_codec, info.audio_codec
-        return container, plan_output(container, video, audio)
+        if rec.container:
+            return rec.container, plan_output(rec.container, rec.video_codec, rec.audio_codec)
+        head = b""
+        async for block in self.storage.read_chunks(record_id, ordered):
+            head += block
+            if len(head) >= HEAD_BYTES:
+                break
+        info = read_init(head)
+        if info is None or not info.tracks:
+            warnings.append("the stream's start could not be read; ffmpeg was given it as WebM")
+            return "webm", WEBM_PLAN
+        plan = plan_output(info.container, info.video_codec, info.audio_codec)
+        await self.store.set_media(record_id, info.container, info.video_codec, info.audio_codec)
+        return info.container, plan
 
     async def _produce_final(self: RecordingService, record_id: str) -> Recording:
         rows, present = await self._settle_chunks(record_id)
         ordered, warnings = plan_final(rows, present)
         if not ordered:
             raise FinalizeFailed("the recording has no stored chunks", record_id=record_id)
-        container, plan = await self._plan(record_id, ordered[0])
+        container, plan = await self._plan(record_id, ordered, warnings)
         scratch = self.storage.scratch_dir() / f"{record_id}.{uuid.uuid4().hex}.{plan.format}"
         poster = scratch.with_suffix(".jpg")
         try:
