@@ -22,7 +22,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Client, Server, cut, probe, record
+from tests.support.clients import Client, record
+from tests.support.media import cut, probe
+from tests.support.servers import Server
 
 CHROMIUM = os.environ.get("SCREENREC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

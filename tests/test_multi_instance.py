@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import S3_CREDENTIALS, Client, RedisServer, Server, cut, probe
+from tests.support.backends import S3_CREDENTIALS, RedisServer
+from tests.support.clients import Client
+from tests.support.media import cut, probe
+from tests.support.servers import Server
 
 PIECES = 12
 Reader = Callable[[str, str], bytes]  # (recordId, file name) -> bytes from the shared storage

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import Client, Server, cut, probe, record
+from tests.support.clients import Client, record
+from tests.support.media import cut, probe
+from tests.support.servers import Server
 
 
 async def download(http: aiohttp.ClientSession, server: Server, url: str, dest: Path) -> Path:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from tests.conftest import RedisServer, cut, probe, record
+from tests.support.backends import RedisServer
+from tests.support.clients import record
+from tests.support.media import cut, probe
 
 
 async def flush(server: RedisServer) -> None:
