@@ -10,7 +10,9 @@ import socketio
 from yarl import URL
 
 from screenrec.links import Links
-from tests.conftest import Client, Server, cut, record
+from tests.support.clients import Client, record
+from tests.support.media import cut
+from tests.support.servers import Server
 
 OLD, NEW = "old-token-1", "new-token-2"
 

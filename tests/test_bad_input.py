@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Client, Server, cut, record
+from tests.support.clients import Client, record
+from tests.support.media import cut
+from tests.support.servers import Server
 
 NS = "/recording"
 REPLY_TIMEOUT = 10.0

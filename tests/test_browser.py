@@ -24,7 +24,9 @@ import aiohttp
 import pytest
 
 from screenrec.media import moov_before_mdat
-from tests.conftest import Client, Server, cut, probe, record
+from tests.support.clients import Client, record
+from tests.support.media import cut, probe
+from tests.support.servers import Server
 
 CHROMIUM = os.environ.get("SCREENREC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer, Server
+from tests.support.backends import RedisServer
+from tests.support.servers import Server
 from tests.test_cli_errors import add_recordings, cli, media_bytes, one_error
 
 

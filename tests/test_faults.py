@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Client, Server, cut, probe, record
+from tests.support.clients import Client, record
+from tests.support.media import cut, probe
+from tests.support.servers import Server
 
 KILLS = int(os.environ.get("SCREENREC_SOAK_KILLS", "20"))
 RECORDINGS = 3

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from screenrec.models import RECORD_ID_RE
-from tests.conftest import Client, Server, start_server
+from tests.support.clients import Client
+from tests.support.servers import Server, start_server
 
 CODES = {
     "invalid_payload", "invalid_record_id", "invalid_key", "not_started", "already_finished",

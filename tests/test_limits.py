@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import socketio
 
-from tests.conftest import Client, cut
+from tests.support.clients import Client
+from tests.support.media import cut
 
 
 async def test_connection_limit_refuses_one_more(server_factory, client_factory) -> None:

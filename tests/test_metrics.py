@@ -10,7 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from screenrec.server.metrics import Metrics
-from tests.conftest import Client, Server, cut, record
+from tests.support.clients import Client, record
+from tests.support.media import cut
+from tests.support.servers import Server
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 POLL_TIMEOUT = 10.0

@@ -6,51 +6,40 @@ from __future__ import annotations
 import itertools
 import signal
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
-from tests.conftest import S3_CREDENTIALS, Client, RedisServer, Server, cut, probe
+from tests.support.backends import S3_CREDENTIALS, BucketFiles, DirFiles, RedisServer, StoredFiles
+from tests.support.clients import Client
+from tests.support.media import cut, probe
+from tests.support.servers import Server
 
 PIECES = 12
-Reader = Callable[[str, str], bytes]  # (recordId, file name) -> bytes from the shared storage
 
 
 @pytest.fixture(params=["shared-dir", "s3"])
-async def cluster(
+def cluster(
     request: pytest.FixtureRequest, server_factory, redis_server: RedisServer, tmp_path: Path
-) -> tuple[list[Server], Reader]:
-    flush = aioredis.from_url(redis_server.url)
-    await flush.flushall()
-    await flush.aclose()
+) -> tuple[list[Server], StoredFiles]:
+    """Three instances on one Redis and one storage (a shared directory or a bucket)."""
+    redis_server.flush()
     args = ["--redis-url", redis_server.url, "--keep-chunks", "--stale-after", "0"]
     env: dict[str, str] = {}
+    files: StoredFiles
     if request.param == "s3":
         weed = request.getfixturevalue("weed_mini")
         bucket = request.getfixturevalue("s3_bucket")
         args += ["--storage", f"s3://{bucket}/cluster", "--s3-endpoint-url", weed.endpoint]
         env = S3_CREDENTIALS
-
-        def read(record_id: str, name: str) -> bytes:
-            client = weed.client()
-            try:
-                obj = client.get_object(Bucket=bucket, Key=f"cluster/{record_id}/{name}")
-                return obj["Body"].read()
-            finally:
-                client.close()
+        files = BucketFiles(weed, bucket, "cluster")
     else:
-        shared = tmp_path / "shared-storage"
-        args += ["--storage", str(shared)]
-
-        def read(record_id: str, name: str) -> bytes:
-            return (shared / record_id / name).read_bytes()
-
+        files = DirFiles(tmp_path / "shared-storage")
+        args += ["--storage", str(files.root)]
     servers = [
         server_factory(*args, data_dir=tmp_path / f"instance-{n}", env=env) for n in range(3)
     ]
-    return servers, read
+    return servers, files
 
 
 async def send(client: Client, record_id: str, seq: int, piece: bytes) -> int:
@@ -59,20 +48,19 @@ async def send(client: Client, record_id: str, seq: int, piece: bytes) -> int:
     return ack["index"]
 
 
-def assert_complete(read: Reader, record_id: str, pieces: list[bytes], ffmpeg: str) -> None:
-    """Every acknowledged chunk is in the final, in order, exactly once."""
-    joined = b"".join(read(record_id, f"chunk-{i}.webm") for i in range(len(pieces)))
-    assert joined == b"".join(pieces)
+def assert_complete(files: StoredFiles, record_id: str, pieces: list[bytes], ffmpeg: str) -> None:
+    """Every acknowledged chunk is stored once, in order, and the final has every frame."""
+    assert files.chunks(record_id, len(pieces)) == pieces
     with tempfile.TemporaryDirectory() as scratch:
         final = Path(scratch) / "final.webm"
-        final.write_bytes(read(record_id, "final.webm"))
+        final.write_bytes(files.read(record_id, "final.webm"))
         assert probe(ffmpeg, final).video_frames == 300
 
 
 async def test_chunks_spread_over_instances_reconnects_and_a_kill(
-    cluster: tuple[list[Server], Reader], client_factory, webm: bytes, ffmpeg: str
+    cluster: tuple[list[Server], StoredFiles], client_factory, webm: bytes, ffmpeg: str
 ) -> None:
-    servers, read = cluster
+    servers, files = cluster
     pieces = cut(webm, PIECES, seed=5)
     hops = 0
 
@@ -87,7 +75,7 @@ async def test_chunks_spread_over_instances_reconnects_and_a_kill(
     stranger = await client_factory(servers[2].url)  # never saw a chunk of "hopper"
     finished = await stranger.call("stop", {"recordId": "hopper", "chunks": PIECES})
     assert finished["status"] == "ready" and finished["chunks"] == PIECES
-    assert_complete(read, "hopper", pieces, ffmpeg)
+    assert_complete(files, "hopper", pieces, ffmpeg)
 
     # 2. One connection that moves to another instance halfway, resending one chunk it
     #    is unsure about (same seq: stored once).
@@ -103,7 +91,7 @@ async def test_chunks_spread_over_instances_reconnects_and_a_kill(
         await send(second, "mover", seq, pieces[seq])
     finished = await second.call("stop", {"recordId": "mover", "chunks": PIECES})
     assert finished["chunks"] == PIECES
-    assert_complete(read, "mover", pieces, ffmpeg)
+    assert_complete(files, "mover", pieces, ffmpeg)
 
     # 3. The instance a recording streams to is SIGKILLed; the client goes elsewhere.
     victim = servers[2]
@@ -119,14 +107,14 @@ async def test_chunks_spread_over_instances_reconnects_and_a_kill(
         await send(rescuer, "survivor", seq, pieces[seq])
     finished = await rescuer.call("stop", {"recordId": "survivor", "chunks": PIECES})
     assert finished["chunks"] == PIECES and "warnings" not in finished
-    assert_complete(read, "survivor", pieces, ffmpeg)
+    assert_complete(files, "survivor", pieces, ffmpeg)
     assert hops == PIECES + 2
 
 
 async def test_concurrent_recordings_on_every_instance(
-    cluster: tuple[list[Server], Reader], client_factory, webm: bytes, ffmpeg: str
+    cluster: tuple[list[Server], StoredFiles], client_factory, webm: bytes, ffmpeg: str
 ) -> None:
-    servers, read = cluster
+    servers, files = cluster
     pieces = cut(webm, PIECES, seed=9)
     ids = [f"rec-{n}" for n in range(6)]
     clients = [await client_factory(servers[n % 3].url) for n in range(6)]
@@ -143,4 +131,4 @@ async def test_concurrent_recordings_on_every_instance(
         stopper = clients[(n + 1) % 6]
         finished = await stopper.call("stop", {"recordId": record_id, "chunks": PIECES})
         assert finished["status"] == "ready" and finished["chunks"] == PIECES
-        assert_complete(read, record_id, pieces, ffmpeg)
+        assert_complete(files, record_id, pieces, ffmpeg)

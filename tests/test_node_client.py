@@ -16,7 +16,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import NODE_DIR, NPM_TIMEOUT, Server, probe
+from tests.support.media import probe
+from tests.support.node import NODE_DIR, NPM_TIMEOUT
+from tests.support.servers import Server
 
 CLIENT_JS = NODE_DIR / "client.js"
 CLIENT_TIMEOUT = 90.0  # client.js gives up by itself after 60 s

@@ -1,13 +1,26 @@
-"""The spec's protocol end to end: a real server, a real Socket.IO client, real ffmpeg."""
+"""The spec's protocol end to end: a real `screenrec serve`, a real Socket.IO client, real ffmpeg.
+
+Tests that exercise the backends run on every store x storage combination (`backend_server`,
+ids `sqlite-local` ... `redis-s3`); transport-only ones run on the default server."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import pytest
+import redis.asyncio as aioredis
 
-from tests.conftest import Client, Server, cut, probe, record
+from screenrec.simulate import SimulateOptions
+from screenrec.simulate import run as simulate
+from tests.support.backends import Backend
+from tests.support.clients import Client, record
+from tests.support.media import cut, probe
+from tests.support.servers import Server, ServerFactory
+
+REDIS_ONLY = pytest.mark.parametrize("backend", ["redis-local", "redis-s3"], indirect=True)
 
 
 async def download(http: aiohttp.ClientSession, server: Server, url: str, dest: Path) -> Path:
@@ -19,14 +32,16 @@ async def download(http: aiohttp.ClientSession, server: Server, url: str, dest: 
 
 
 async def test_happy_path_gives_a_seekable_final_matching_the_source(
-    server: Server,
-    client: Client,
+    backend: Backend,
+    backend_server: Server,
+    client_factory: Any,
     http: aiohttp.ClientSession,
     webm: bytes,
     webm_path: Path,
     ffmpeg: str,
     tmp_path: Path,
 ) -> None:
+    server, client = backend_server, await client_factory(backend_server.url)
     pieces = cut(webm, 12)
     await client.emit("start", {"recordId": "abc123"})
     assert await client.next("started") == {"recordId": "abc123", "nextIndex": 0}
@@ -47,6 +62,7 @@ async def test_happy_path_gives_a_seekable_final_matching_the_source(
     assert status["status"] == "ready" and status["downloadUrl"] == finished["downloadUrl"]
 
     final = await download(http, server, finished["downloadUrl"], tmp_path / "final.webm")
+    assert final.read_bytes() == backend.files.read("abc123", "final.webm")
     source, result = probe(ffmpeg, webm_path), probe(ffmpeg, final)
     assert source.duration_s is None  # like MediaRecorder's output: no Duration
     assert result.duration_s is not None and abs(result.duration_s - 10.0) <= 0.2
@@ -56,17 +72,17 @@ async def test_happy_path_gives_a_seekable_final_matching_the_source(
     data = final.read_bytes()
     assert 0 < data.find(b"\x1c\x53\xbb\x6b") < data.find(b"\x1f\x43\xb6\x75")
     # Chunks are gone after a successful finalize (no --keep-chunks).
-    assert not list((server.storage / "abc123").glob("chunk-*"))
+    assert backend.wait_for_names("abc123", {"final.webm"}) == {"final.webm"}
 
 
-async def test_500_unawaited_chunks_are_numbered_in_emit_order_and_joined_byte_exact(
-    server_factory, client_factory, webm: bytes
+async def test_500_unawaited_chunks_are_numbered_in_emit_order_and_stored_byte_exact(
+    backend: Backend, backend_servers: ServerFactory, client_factory: Any, webm: bytes
 ) -> None:
-    server = server_factory("--keep-chunks")
+    server = backend_servers("--keep-chunks")
     client = await client_factory(server.url)
     pieces = cut(webm, 500, seed=3)
     await client.call("start", {"recordId": "many"})
-    acks: list[asyncio.Future] = []
+    acks: list[asyncio.Future[Any]] = []
     loop = asyncio.get_running_loop()
     for piece in pieces:
         fut = loop.create_future()
@@ -77,17 +93,13 @@ async def test_500_unawaited_chunks_are_numbered_in_emit_order_and_joined_byte_e
     assert [a["index"] for a in answers] == list(range(500))
     finished = await client.call("stop", {"recordId": "many"})
     assert finished["status"] == "ready" and finished["chunks"] == 500
-    folder = server.storage / "many"
-    joined = b"".join((folder / f"chunk-{i}.webm").read_bytes() for i in range(500))
-    assert joined == webm
-    assert [len((folder / f"chunk-{i}.webm").read_bytes()) for i in range(500)] == [
-        len(p) for p in pieces
-    ]
+    assert backend.files.chunks("many", 500) == pieces
 
 
 async def test_stop_waits_for_chunks_still_in_flight(
     server: Server, client: Client, webm: bytes
 ) -> None:
+    # The order of one socket's events is the transport's job, whatever the backend.
     pieces = cut(webm, 60, seed=11)
     await client.call("start", {"recordId": "race"})
     for piece in pieces:
@@ -97,35 +109,32 @@ async def test_stop_waits_for_chunks_still_in_flight(
     assert finished["chunks"] == 60 and finished["bytes"] == len(webm)
 
 
-async def test_repeated_stop_answers_finished_again_without_redoing_work(
-    server: Server, client: Client, webm: bytes
+async def test_concurrent_and_repeated_stops_finalize_once(
+    backend: Backend, backend_server: Server, client_factory: Any, webm: bytes
 ) -> None:
-    first = await record(client, "twice", cut(webm, 5))
-    final = server.storage / "twice" / "final.webm"
-    before = final.stat().st_mtime_ns
-    second = await client.call("stop", {"recordId": "twice"})
-    assert second == first
-    assert final.stat().st_mtime_ns == before
-    concurrent = await asyncio.gather(
-        *(client.call("stop", {"recordId": "twice"}) for _ in range(5))
-    )
-    assert all(c == first for c in concurrent)
-
-
-async def test_concurrent_stops_finalize_once(server: Server, client: Client, webm: bytes) -> None:
+    client = await client_factory(backend_server.url)
     await client.call("start", {"recordId": "once"})
     for piece in cut(webm, 8):
         await client.emit("chunk", {"recordId": "once", "chunk": piece})
     answers = await asyncio.gather(*(client.call("stop", {"recordId": "once"}) for _ in range(4)))
-    assert len({a["updatedAt"] for a in answers}) == 1
-    assert all(a["status"] == "ready" and a["chunks"] == 8 for a in answers)
-    server.wait_for_log("finalized once")
-    assert sum("finalized once" in line for line in server.log) == 1
+    first = answers[0]
+    assert first["status"] == "ready" and first["chunks"] == 8
+    assert all(a == first for a in answers)  # updatedAt included: one finalize
+    final = backend.files.read("once", "final.webm")
+    assert await client.call("stop", {"recordId": "once"}) == first
+    again = await asyncio.gather(*(client.call("stop", {"recordId": "once"}) for _ in range(5)))
+    assert all(a == first for a in again)
+    assert backend.files.read("once", "final.webm") == final
+    assert await asyncio.to_thread(backend_server.stop) == 0
+    assert backend_server.pump is not None
+    backend_server.pump.join(timeout=10)  # the whole log is read
+    assert sum("finalized once:" in line for line in backend_server.log) == 1
 
 
 async def test_resume_after_disconnect_continues_numbering(
-    server: Server, client_factory, webm: bytes
+    server: Server, client_factory: Any, webm: bytes
 ) -> None:
+    # On one server; resuming from the store on every backend is the restart test below.
     pieces = cut(webm, 10)
     first = await client_factory(server.url)
     await first.call("start", {"recordId": "resume"})
@@ -144,16 +153,16 @@ async def test_resume_after_disconnect_continues_numbering(
 
 
 async def test_resume_after_server_restart(
-    server_factory, client_factory, webm: bytes, tmp_path: Path
+    backend_servers: ServerFactory, client_factory: Any, webm: bytes
 ) -> None:
     pieces = cut(webm, 6)
-    first_server = server_factory(data_dir=tmp_path / "shared")
+    first_server = backend_servers()
     client = await client_factory(first_server.url)
     await client.call("start", {"recordId": "restart"})
     for piece in pieces[:3]:
         await client.call("chunk", {"recordId": "restart", "chunk": piece})
     assert first_server.stop() == 0
-    second_server = server_factory(data_dir=tmp_path / "shared")
+    second_server = backend_servers()
     client = await client_factory(second_server.url)
     assert (await client.call("start", {"recordId": "restart"}))["nextIndex"] == 3
     for i, piece in enumerate(pieces[3:], start=3):
@@ -162,7 +171,10 @@ async def test_resume_after_server_restart(
     assert finished["chunks"] == 6 and finished["bytes"] == len(webm)
 
 
-async def test_seq_makes_retries_idempotent(server: Server, client: Client, webm: bytes) -> None:
+async def test_seq_makes_retries_idempotent(
+    backend: Backend, backend_servers: ServerFactory, client_factory: Any, webm: bytes
+) -> None:
+    client = await client_factory(backend_servers("--keep-chunks").url)
     pieces = cut(webm, 4)
     await client.call("start", {"recordId": "retry"})
     indices = []
@@ -174,16 +186,18 @@ async def test_seq_makes_retries_idempotent(server: Server, client: Client, webm
     finished = await client.call("stop", {"recordId": "retry", "chunks": 4})
     assert finished["chunks"] == 4 and finished["bytes"] == len(webm)
     assert "warnings" not in finished
+    assert backend.files.names("retry") == {f"chunk-{i}.webm" for i in range(4)} | {"final.webm"}
 
 
 async def test_empty_chunks_are_numbered_and_change_nothing(
-    server: Server,
-    client: Client,
+    backend_server: Server,
+    client_factory: Any,
     webm: bytes,
     http: aiohttp.ClientSession,
     ffmpeg: str,
     tmp_path: Path,
 ) -> None:
+    client = await client_factory(backend_server.url)
     pieces = cut(webm, 4)
     with_empty = [pieces[0], b"", pieces[1], pieces[2], pieces[3], b""]
     await client.call("start", {"recordId": "empty"})
@@ -191,53 +205,109 @@ async def test_empty_chunks_are_numbered_and_change_nothing(
         assert (await client.call("chunk", {"recordId": "empty", "chunk": piece}))["index"] == i
     finished = await client.call("stop", {"recordId": "empty"})
     assert finished["status"] == "ready" and finished["chunks"] == 6
-    final = await download(http, server, finished["downloadUrl"], tmp_path / "f.webm")
+    final = await download(http, backend_server, finished["downloadUrl"], tmp_path / "f.webm")
     assert probe(ffmpeg, final).video_frames == 300
 
 
-async def test_missing_seq_is_reported_as_a_gap(
-    server: Server, client: Client, webm: bytes
-) -> None:
-    pieces = cut(webm, 5)
-    await client.call("start", {"recordId": "gap"})
-    for seq in (0, 1, 3, 4):
-        await client.call("chunk", {"recordId": "gap", "chunk": pieces[seq], "seq": seq})
-    finished = await client.call("stop", {"recordId": "gap"})
-    assert finished["status"] == "ready"
-    assert any("seq" in w and "2" in w for w in finished["warnings"]), finished
-
-
 async def test_chunk_lost_from_storage_is_reported(
-    server_factory, client_factory, webm: bytes
+    backend: Backend, backend_servers: ServerFactory, client_factory: Any, webm: bytes
 ) -> None:
-    server = server_factory("--keep-chunks")
-    client = await client_factory(server.url)
-    pieces = cut(webm, 5)
+    client = await client_factory(backend_servers("--keep-chunks").url)
     await client.call("start", {"recordId": "lost"})
-    for piece in pieces:
+    for piece in cut(webm, 5):
         await client.call("chunk", {"recordId": "lost", "chunk": piece})
-    (server.storage / "lost" / "chunk-3.webm").unlink()
+    backend.files.delete("lost", "chunk-3.webm")
     finished = await client.call("stop", {"recordId": "lost"})
-    assert any("missing from storage: 3" in w for w in finished["warnings"]), finished
-
-
-async def test_truncated_last_chunk_is_salvaged_with_a_warning(
-    server: Server, client: Client, webm: bytes
-) -> None:
-    pieces = cut(webm[: len(webm) - 5000], 6)
-    finished = await record(client, "cutshort", pieces)
     assert finished["status"] == "ready"
-    assert 8000 < finished["durationMs"] < 10_000
-    assert any("cut short" in w for w in finished["warnings"]), finished
+    assert finished["warnings"] == ["stored chunks missing from storage: 3"], finished
 
 
-async def test_stop_without_chunks_fails_clearly(server: Server, client: Client) -> None:
+async def test_stop_without_chunks_fails_clearly(
+    backend_server: Server, client_factory: Any
+) -> None:
+    client = await client_factory(backend_server.url)
     await client.call("start", {"recordId": "nothing"})
     answer = await client.call("stop", {"recordId": "nothing"})
     assert answer["error"]["code"] == "finalize_failed"
     exc = await client.next("exception")
     assert exc["recordId"] == "nothing" and "no stored chunks" in exc["message"]
     assert client.connected
+
+
+async def test_finished_recordings_refuse_more_and_unknown_ones_are_not_found(
+    backend_server: Server, client_factory: Any, http: aiohttp.ClientSession, webm: bytes
+) -> None:
+    client = await client_factory(backend_server.url)
+    pieces = cut(webm, 3)
+    await client.call("start", {"recordId": "live"})
+    await client.call("chunk", {"recordId": "live", "chunk": pieces[0]})
+    base = f"{backend_server.url}/recordings"
+    async with http.get(f"{base}/download/live%2Ffinal.webm") as resp:
+        assert resp.status == 404  # no final before `ready`
+        assert (await resp.json())["error"]["code"] == "not_found"
+    assert (await record(client, "done", pieces))["status"] == "ready"
+
+    def code(answer: dict[str, Any]) -> str:
+        return answer["error"]["code"]
+
+    assert code(await client.call("start", {"recordId": "done"})) == "already_finished"
+    chunk = {"recordId": "done", "chunk": pieces[0]}
+    assert code(await client.call("chunk", chunk)) == "already_finished"
+    assert code(await client.call("chunk", {**chunk, "recordId": "ghost"})) == "not_started"
+    assert code(await client.call("stop", {"recordId": "ghost"})) == "not_started"
+    async with http.get(f"{base}/ghost/status") as resp:
+        assert resp.status == 404
+    async with http.get(f"{base}/done/status") as resp:
+        assert (await resp.json())["chunks"] == 3  # the refused chunk changed nothing
+    assert client.connected
+
+
+async def test_concurrent_simulated_recorders_are_verified(
+    backend_server: Server, webm_path: Path
+) -> None:
+    """simulate's own client: four recorders at once, each final downloaded and compared with
+    the source (duration and frames)."""
+    options = SimulateOptions(url=backend_server.url, clients=4, media=webm_path, window=4,
+                              verify=True, timeout=30)  # fmt: skip
+    report = await simulate(options)
+    assert report.ok, report.to_dict()
+    assert (report.ready, report.verified, report.verify_failed) == (4, 4, 0)
+    assert report.chunks_acked == report.chunks_offered == 40
+
+
+@REDIS_ONLY
+async def test_redis_restarted_empty_mid_recording_loses_nothing(
+    backend: Backend,
+    backend_servers: ServerFactory,
+    client_factory: Any,
+    webm: bytes,
+    ffmpeg: str,
+    tmp_path: Path,
+) -> None:
+    assert backend.redis is not None
+    client = await client_factory(backend_servers("--keep-chunks").url)
+    pieces = cut(webm, 10)
+    await client.call("start", {"recordId": "amnesia"})
+    for i, piece in enumerate(pieces[:5]):
+        assert (await client.call("chunk", {"recordId": "amnesia", "chunk": piece}))["index"] == i
+    backend.redis.start_again(tmp_path / "redis-after")  # empty: every key is gone
+
+    for i, piece in enumerate(pieces[5:], start=5):
+        ack = await client.call("chunk", {"recordId": "amnesia", "chunk": piece})
+        assert ack == {"recordId": "amnesia", "index": i}  # counter rebuilt from storage
+    finished = await client.call("stop", {"recordId": "amnesia"})
+    assert finished["status"] == "ready" and finished["chunks"] == 10
+    assert backend.files.chunks("amnesia", 10) == pieces
+    final = tmp_path / "final.webm"
+    final.write_bytes(backend.files.read("amnesia", "final.webm"))
+    assert probe(ffmpeg, final).video_frames == 300
+    inspector = aioredis.from_url(backend.redis.url, decode_responses=True)
+    try:
+        keys = await inspector.keys("*")
+    finally:
+        await inspector.aclose()
+    assert keys and all(k.startswith("screenrec:") for k in keys)
+    assert "recording:amnesia:chunk_index" not in keys  # the spec's counter, gone after stop
 
 
 async def test_sigterm_disconnects_clients_and_exits_zero(

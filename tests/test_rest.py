@@ -13,7 +13,9 @@ import pytest
 import yarl
 
 from screenrec import __version__
-from tests.conftest import Client, Server, cut, record
+from tests.support.clients import Client, record
+from tests.support.media import cut
+from tests.support.servers import Server
 
 RID = "rest-Rec_01"
 JSON = "application/json"

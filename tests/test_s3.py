@@ -21,7 +21,10 @@ from screenrec.errors import ChunkExists, ConfigError, StorageError
 from screenrec.storage import open_storage, s3_client
 from screenrec.storage import s3_storage as s3_module
 from screenrec.storage.s3_storage import S3Storage
-from tests.conftest import S3_CREDENTIALS, Client, Server, WeedMini, cut, record
+from tests.support.backends import S3_CREDENTIALS, WeedMini
+from tests.support.clients import Client, record
+from tests.support.media import cut
+from tests.support.servers import Server
 
 RID = "s3-Rec_01"
 PREFIX = "tenant/media"

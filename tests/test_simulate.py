@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from screenrec.simulate.source import cut, fixed_cut
-from tests.conftest import Server
+from tests.support.servers import Server
 
 Simulate = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -15,7 +15,7 @@ from screenrec.models import ChunkState, RecordingState
 from screenrec.store import StateStore
 from screenrec.store.redis_store import RedisStore
 from screenrec.store.sqlite_store import SqliteStore
-from tests.conftest import RedisServer
+from tests.support.backends import RedisServer
 
 
 @pytest.fixture(params=["sqlite", "redis"])

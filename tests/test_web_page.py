@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from tests.conftest import Server
+from tests.support.servers import Server
 
 FILES = {
     "/": "text/html",

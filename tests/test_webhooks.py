@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import EVENT_TIMEOUT, Server, cut, record
+from tests.support.clients import EVENT_TIMEOUT, record
+from tests.support.media import cut
+from tests.support.servers import Server
 
 SECRET = "s3cret"
 
