@@ -14,8 +14,8 @@ from screenrec.errors import UnsupportedMedia
 from screenrec.media import moov_before_mdat, sniff
 from screenrec.service import RecordingService
 from screenrec.wire import status_document
-from tests.media_samples import SAMPLES, cut_with_empties, make, video_packets
 from tests.support.backends import WeedMini
+from tests.support.samples import SAMPLES, cut_with_empties, make, video_packets
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 

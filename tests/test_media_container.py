@@ -11,7 +11,7 @@ import pytest
 
 from screenrec import media
 from screenrec.media import Container, mp4
-from tests.media_samples import SAMPLES, make, with_doc_type
+from tests.support.samples import SAMPLES, make, with_doc_type
 
 CLUSTER = b"\x1f\x43\xb6\x75"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00"

@@ -17,7 +17,7 @@ from screenrec.errors import FinalizeFailed
 from screenrec.media import Container, mp4
 from screenrec.media.final import WEBM_PLAN
 from screenrec.media.poster import poster_time
-from tests.media_samples import (
+from tests.support.samples import (
     SAMPLES,
     SECONDS,
     VIDEO_SAMPLES,

@@ -13,7 +13,7 @@ import pytest
 from screenrec import media
 from screenrec.simulate import SimulateError, SimulateOptions, run
 from screenrec.simulate.source import check_final, make_media, measure
-from tests.media_samples import make
+from tests.support.samples import make
 
 URL = "http://127.0.0.1:9"
 
