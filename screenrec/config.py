@@ -64,6 +64,14 @@ def _parse_list(text: str | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for part in parts if part.strip())
 
 
+def _parse_kinds(text: str | tuple[str, ...]) -> tuple[str, ...]:
+    kinds = tuple(kind.lower() for kind in _parse_list(text))
+    for kind in kinds:
+        if kind != "mp4":
+            raise ConfigError(f"the only derivative is mp4, not {kind!r}")
+    return kinds
+
+
 def _parse_optional_duration(text: str | float | None) -> float | None:
     if text is None or (isinstance(text, str) and text.strip().lower() in ("", "off", "0")):
         return None
@@ -112,6 +120,7 @@ TEXT, PATH, URL = Kind(str), Kind(Path, "DIR"), Kind(str, "URL")
 PORT, COUNT = Kind(_parse_port, "PORT"), Kind(_parse_count, "N")
 SIZE, DURATION = Kind(parse_size, "SIZE"), Kind(parse_duration, "DURATION")
 MAYBE_DURATION = Kind(_parse_optional_duration, "DURATION")
+DERIVE = Kind(lambda text: _parse_kinds(text), "KIND", repeat=True)
 FLAG = Kind(_parse_bool, flag=True)
 ORIGINS = Kind(_parse_origins, "ORIGIN", repeat=True)
 URLS, TOKENS = Kind(_parse_list, "URL", repeat=True), Kind(_parse_list, "TOKEN", repeat=True)
@@ -175,6 +184,9 @@ SETTINGS: tuple[Setting, ...] = (
       "Keep chunk files after finalize.", FLAG, FINALIZE, public=True),
     S("finalize_timeout", "SCREENREC_FINALIZE_TIMEOUT", "600s",
       "Longest one ffmpeg run may take.", DURATION, FINALIZE, public=True),
+    S("derive", "SCREENREC_DERIVE", "none",
+      "Also make this copy of WebM finals in the background: mp4 (H.264 + AAC).",
+      DERIVE, FINALIZE, public=True),
     # -- access --
     S("tokens", "SCREENREC_TOKEN", "none",
       "Access token: serve requires one (repeat to rotate); clients send the first.",
@@ -193,6 +205,8 @@ SETTINGS: tuple[Setting, ...] = (
       "Recordings one connection may feed.", COUNT, public=True),
     S("max_recording_bytes", "SCREENREC_MAX_RECORDING_BYTES", "16GiB",
       "Largest recording (all its chunks).", SIZE, public=True),
+    S("derive_workers", "SCREENREC_DERIVE_WORKERS", "1",
+      "Copies (--derive) encoded at once by this server.", COUNT, public=True),
     S("stale_after", "SCREENREC_STALE_AFTER", "15m",
       "Finalize recordings idle this long (0 = never).", DURATION, public=True),
     S("retention", "SCREENREC_RETENTION", "off",
@@ -251,6 +265,8 @@ class Settings:
     ffmpeg: str | None = None
     keep_chunks: bool = False
     finalize_timeout: float = 600.0
+    derive: tuple[str, ...] = ()
+    derive_workers: int = 1
     log_level: str = "info"
     log_format: str = "text"
     stale_after: float = 900.0
@@ -289,6 +305,8 @@ class Settings:
             raise ConfigError("limits (max_*) must be positive")
         if self.finalize_timeout <= 0:
             raise ConfigError("finalize_timeout must be positive")
+        if self.derive_workers <= 0:
+            raise ConfigError("derive_workers must be positive")
         if self.webhook_urls and not self.webhook_secret:
             raise ConfigError("webhooks need a secret to sign with: set --webhook-secret")
 

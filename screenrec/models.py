@@ -34,6 +34,27 @@ class ChunkState(StrEnum):
     ABANDONED = "abandoned"
 
 
+DERIVATIVES = ("mp4",)  # copies that can be made of a ready recording, by kind
+
+
+class DerivativeState(StrEnum):
+    """A derivative's job: waiting or running (pending), done (ready), given up (failed)."""
+
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Derivative:
+    """A copy made of a ready recording in the background (kind `mp4`: an H.264 + AAC
+    `final.mp4` of a WebM final)."""
+
+    kind: str
+    status: DerivativeState
+    error: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Recording:
     """What the state store knows about one recording."""
@@ -54,6 +75,7 @@ class Recording:
     audio_codec: str | None = None
     final_name: str | None = None  # final.webm or final.mp4, once ready
     poster: bool = False  # poster.jpg stored beside the final
+    derivatives: tuple[Derivative, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from screenrec.errors import AlreadyFinished, Busy, InvalidPayload, NotStarted
-from screenrec.models import ChunkState, RecordingState
+from screenrec.models import ChunkState, Derivative, DerivativeState, RecordingState
 from screenrec.store import StateStore
 from screenrec.store.redis_store import RedisStore
 from screenrec.store.sqlite_store import SqliteStore
@@ -251,3 +251,41 @@ async def test_a_state_file_from_before_the_media_columns_still_opens(tmp_path: 
         assert rec.final_name is None and rec.poster is False
     finally:
         await store.close()
+
+
+async def test_derivative_jobs_are_claimed_once_renewed_retried_and_finished(
+    store: StateStore,
+) -> None:
+    for rid in ("d1", "d2"):
+        await store.start(rid, 1.0)
+        await store.begin_finalize(rid, 60, 2.0)
+        await store.finish(rid, RecordingState.READY, 3.0, final_name="final.webm")
+    await store.enqueue_derivative("d1", "mp4", 10.0)
+    await store.enqueue_derivative("ghost", "mp4", 10.0)  # unknown: ignored
+    pending = (await store.get("d1")).derivatives  # type: ignore[union-attr]
+    assert pending == (Derivative("mp4", DerivativeState.PENDING),)
+    assert await store.claim_derivative(9.0, 15) is None  # not due yet
+    assert await store.claim_derivative(10.0, 15) == ("d1", "mp4", 1)
+    assert await store.claim_derivative(11.0, 15) is None  # hidden while its worker runs
+    await store.renew_derivative("d1", "mp4", 40.0)
+    assert await store.claim_derivative(30.0, 15) is None  # renewed past the first lease
+    assert await store.claim_derivative(41.0, 15) == ("d1", "mp4", 2)  # its worker died
+    await store.finish_derivative(
+        "d1", "mp4", DerivativeState.PENDING, error="ffmpeg died", retry_at=100.0
+    )
+    assert await store.claim_derivative(99.0, 15) is None
+    await store.enqueue_derivative("d2", "mp4", 50.0)
+    assert await store.claim_derivative(99.0, 15, record_id="d1") is None  # only d1's
+    assert await store.claim_derivative(100.0, 15, record_id="d1") == ("d1", "mp4", 3)
+    await store.finish_derivative("d1", "mp4", DerivativeState.READY)
+    rec = await store.get("d1")
+    assert rec is not None and rec.derivatives == (Derivative("mp4", DerivativeState.READY),)
+    await store.enqueue_derivative("d1", "mp4", 200.0)  # a ready one is left as it is
+    assert await store.claim_derivative(300.0, 15, record_id="d1") is None
+    assert await store.claim_derivative(300.0, 15) == ("d2", "mp4", 1)
+    await store.finish_derivative("d2", "mp4", DerivativeState.FAILED, error="no space")
+    failed = (await store.get("d2")).derivatives  # type: ignore[union-attr]
+    assert failed == (Derivative("mp4", DerivativeState.FAILED, "no space"),)
+    await store.enqueue_derivative("d2", "mp4", 400.0)  # a failed one can be asked again
+    await store.delete("d2")
+    assert await store.claim_derivative(500.0, 15) is None  # purged with its recording

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from screenrec.config import Settings
 from screenrec.errors import ConfigError
-from screenrec.models import Chunk, Recording, RecordingState, Reservation
+from screenrec.models import Chunk, DerivativeState, Recording, RecordingState, Reservation
 
 
 class StateStore(Protocol):
@@ -100,6 +100,32 @@ class StateStore(Protocol):
         self, record_id: str, container: str, video_codec: str | None, audio_codec: str | None
     ) -> None:
         """Record the container and codecs found in the first chunk (no-op for unknown ids)."""
+
+    async def enqueue_derivative(self, record_id: str, kind: str, now: float) -> None:
+        """Mark derivative `kind` pending and queue its job, due now. A ready one is left as
+        it is; an unknown recording is ignored."""
+
+    async def claim_derivative(
+        self, now: float, lease: float, record_id: str | None = None
+    ) -> tuple[str, str, int] | None:
+        """Take the next due job (only `record_id`'s, if given) and hide it for `lease`
+        seconds: (recordId, kind, attempt number), or None when nothing is due. A job whose
+        worker died reappears once its lease ends."""
+
+    async def renew_derivative(self, record_id: str, kind: str, until: float) -> None:
+        """Keep a claimed job hidden until `until` (its worker is still at it)."""
+
+    async def finish_derivative(
+        self,
+        record_id: str,
+        kind: str,
+        status: DerivativeState,
+        *,
+        error: str | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        """Record the outcome: `ready` or `failed` ends the job; `pending` with `retry_at`
+        puts it back in the queue, due then, with `error` as the last attempt's reason."""
 
     async def delete(self, record_id: str) -> None:
         """Forget the recording and its chunk rows (missing ids are ignored)."""

@@ -145,6 +145,55 @@ redis.call('HSET', KEYS[1], 'container', ARGV[2], 'video_codec', ARGV[3], 'audio
 return 1
 """
 
+# Derivatives: a JSON object in the recording hash (field `derivatives`), and a queue of jobs
+# (a sorted set: "recordId<TAB>kind" -> when it is due) with attempts counted in a hash.
+# KEYS: the recording hash, the queue, the attempts hash.
+ENQUEUE_DERIVATIVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local raw = redis.call('HGET', KEYS[1], 'derivatives')
+local found = (raw and raw ~= '') and cjson.decode(raw) or {}
+if found[ARGV[2]] and found[ARGV[2]].status == 'ready' then return 0 end
+found[ARGV[2]] = {status = 'pending'}
+redis.call('HSET', KEYS[1], 'derivatives', cjson.encode(found))
+local job = ARGV[1] .. '\t' .. ARGV[2]
+redis.call('ZADD', KEYS[2], ARGV[3], job)
+redis.call('HDEL', KEYS[3], job)
+return 1
+"""
+
+# KEYS: the queue, the attempts hash. ARGV: now, lease, recordId or ''.
+CLAIM_DERIVATIVE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, job in ipairs(due) do
+  if ARGV[3] == '' or string.sub(job, 1, #ARGV[3] + 1) == ARGV[3] .. '\t' then
+    redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), job)
+    return {job, redis.call('HINCRBY', KEYS[2], job, 1)}
+  end
+end
+return nil
+"""
+
+# KEYS: the recording hash, the queue, the attempts hash.
+# ARGV: recordId, kind, status, error, retry_at or ''.
+FINISH_DERIVATIVE = """
+local job = ARGV[1] .. '\t' .. ARGV[2]
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local raw = redis.call('HGET', KEYS[1], 'derivatives')
+  local found = (raw and raw ~= '') and cjson.decode(raw) or {}
+  local entry = {status = ARGV[3]}
+  if ARGV[4] ~= '' then entry.error = ARGV[4] end
+  found[ARGV[2]] = entry
+  redis.call('HSET', KEYS[1], 'derivatives', cjson.encode(found))
+end
+if ARGV[3] == 'pending' and ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[5], job)
+else
+  redis.call('ZREM', KEYS[2], job)
+  redis.call('HDEL', KEYS[3], job)
+end
+return 1
+"""
+
 SCRIPTS = {
     "start": START,
     "reserve": RESERVE,
@@ -155,4 +204,7 @@ SCRIPTS = {
     "seal": SEAL,
     "finish": FINISH,
     "media": MEDIA,
+    "enqueue_derivative": ENQUEUE_DERIVATIVE,
+    "claim_derivative": CLAIM_DERIVATIVE,
+    "finish_derivative": FINISH_DERIVATIVE,
 }

@@ -27,8 +27,17 @@ from screenrec.errors import (
     NotStarted,
     StorageError,
 )
-from screenrec.models import Chunk, ChunkState, Recording, RecordingState, Reservation
+from screenrec.models import (
+    DERIVATIVES,
+    Chunk,
+    ChunkState,
+    DerivativeState,
+    Recording,
+    RecordingState,
+    Reservation,
+)
 from screenrec.store import redis_scripts as lua
+from screenrec.store.derivatives import derivatives_from_json
 
 PREFIX = "screenrec:"
 _ATTEMPTS = 4
@@ -65,6 +74,8 @@ class _Keys:
 
 
 ALL_IDS = f"{PREFIX}recordings"  # sorted set: created_at -> id
+DERIVE_QUEUE = f"{PREFIX}derive:queue"  # sorted set: "id<TAB>kind" -> when the job is due
+DERIVE_ATTEMPTS = f"{PREFIX}derive:attempts"  # hash: "id<TAB>kind" -> attempts so far
 
 
 def _recording(record_id: str, fields: dict[str, str], counter: str | None) -> Recording:
@@ -89,6 +100,7 @@ def _recording(record_id: str, fields: dict[str, str], counter: str | None) -> R
         audio_codec=fields.get("audio_codec") or None,
         final_name=fields.get("final_name") or None,
         poster=fields.get("poster") == "1",
+        derivatives=derivatives_from_json(fields.get("derivatives")),
     )
 
 
@@ -308,12 +320,54 @@ class RedisStore:
     ) -> None:
         await self._call("media", _Keys(record_id), container, video_codec or "", audio_codec or "")
 
+    async def _derive(self, script: str, keys: list[str], *args: Any) -> Any:
+        run = self._scripts[script]
+        return await self._do(lambda: run(keys=keys, args=list(args)))
+
+    async def enqueue_derivative(self, record_id: str, kind: str, now: float) -> None:
+        keys = [_Keys(record_id).recording, DERIVE_QUEUE, DERIVE_ATTEMPTS]
+        await self._derive("enqueue_derivative", keys, record_id, kind, now)
+
+    async def claim_derivative(
+        self, now: float, lease: float, record_id: str | None = None
+    ) -> tuple[str, str, int] | None:
+        keys = [DERIVE_QUEUE, DERIVE_ATTEMPTS]
+        found = await self._derive("claim_derivative", keys, now, lease, record_id or "")
+        if not found:
+            return None
+        job, attempt = found
+        claimed_id, _, kind = job.partition("\t")
+        return claimed_id, kind, int(attempt)
+
+    async def renew_derivative(self, record_id: str, kind: str, until: float) -> None:
+        job = f"{record_id}\t{kind}"
+        await self._do(lambda: self._redis.zadd(DERIVE_QUEUE, {job: until}, xx=True))
+
+    async def finish_derivative(
+        self,
+        record_id: str,
+        kind: str,
+        status: DerivativeState,
+        *,
+        error: str | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        keys = [_Keys(record_id).recording, DERIVE_QUEUE, DERIVE_ATTEMPTS]
+        retry = "" if retry_at is None else retry_at
+        await self._derive(
+            "finish_derivative", keys, record_id, kind, str(status), error or "", retry
+        )
+
     async def delete(self, record_id: str) -> None:
         keys = _Keys(record_id)
+        jobs = [f"{record_id}\t{kind}" for kind in DERIVATIVES]
         await self._pipeline(
-            lambda pipe: pipe.delete(
-                keys.recording, keys.counter, keys.chunks, keys.seqs, keys.lease
-            ).zrem(ALL_IDS, record_id),
+            lambda pipe: (
+                pipe.delete(keys.recording, keys.counter, keys.chunks, keys.seqs, keys.lease)
+                .zrem(ALL_IDS, record_id)
+                .zrem(DERIVE_QUEUE, *jobs)
+                .hdel(DERIVE_ATTEMPTS, *jobs)
+            ),
             transaction=True,
         )
 

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from screenrec.errors import StorageError
 from screenrec.models import Recording, RecordingState
+from screenrec.store.derivatives import derivatives_from_json
 
 T = TypeVar("T")
 
@@ -46,7 +47,8 @@ CREATE TABLE IF NOT EXISTS recordings (
     video_codec TEXT,
     audio_codec TEXT,
     final_name  TEXT,
-    poster      INTEGER NOT NULL DEFAULT 0
+    poster      INTEGER NOT NULL DEFAULT 0,
+    derivatives TEXT
 );
 CREATE INDEX IF NOT EXISTS recordings_newest ON recordings (created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -58,6 +60,14 @@ CREATE TABLE IF NOT EXISTS chunks (
     created_at   REAL NOT NULL,
     PRIMARY KEY (recording_id, idx)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS derive_jobs (
+    recording_id TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    available_at REAL NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (recording_id, kind)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS derive_jobs_due ON derive_jobs (available_at);
 CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_seq ON chunks (recording_id, seq)
     WHERE seq IS NOT NULL;
 """
@@ -65,7 +75,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_seq ON chunks (recording_id, seq)
 RECORDING_COLUMNS = (
     "id, state, next_index, chunks, bytes, created_at, updated_at, "
     "duration_ms, final_bytes, error, warnings, container, video_codec, audio_codec, "
-    "final_name, poster"
+    "final_name, poster, derivatives"
 )
 # Columns added since the first schema: (name, declaration), added to older files on open.
 _ADDED_COLUMNS = (
@@ -74,6 +84,7 @@ _ADDED_COLUMNS = (
     ("audio_codec", "TEXT"),
     ("final_name", "TEXT"),
     ("poster", "INTEGER NOT NULL DEFAULT 0"),
+    ("derivatives", "TEXT"),
 )
 
 
@@ -95,6 +106,7 @@ def recording_from_row(row: tuple) -> Recording:
         audio_codec=row[13],
         final_name=row[14],
         poster=bool(row[15]),
+        derivatives=derivatives_from_json(row[16]),
     )
 
 

@@ -13,7 +13,15 @@ from screenrec.errors import (
     LimitExceeded,
     NotStarted,
 )
-from screenrec.models import Chunk, ChunkState, Recording, RecordingState, Reservation
+from screenrec.models import (
+    Chunk,
+    ChunkState,
+    DerivativeState,
+    Recording,
+    RecordingState,
+    Reservation,
+)
+from screenrec.store.derivatives import with_derivative
 from screenrec.store.sqlite_base import RECORDING_COLUMNS, SqliteBase, recording_from_row
 
 
@@ -307,9 +315,100 @@ class SqliteStore(SqliteBase):
 
         await self._run_here(tx)
 
+    @staticmethod
+    def _set_derivative(
+        conn: sqlite3.Connection,
+        record_id: str,
+        kind: str,
+        status: DerivativeState,
+        error: str | None,
+    ) -> bool:
+        row = conn.execute("SELECT derivatives FROM recordings WHERE id = ?", (record_id,))
+        found = row.fetchone()
+        if found is None:
+            return False
+        conn.execute(
+            "UPDATE recordings SET derivatives = ? WHERE id = ?",
+            (with_derivative(found[0], kind, status, error), record_id),
+        )
+        return True
+
+    async def enqueue_derivative(self, record_id: str, kind: str, now: float) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            rec = self._get(conn, record_id)
+            done = rec is None or any(
+                d.kind == kind and d.status == DerivativeState.READY for d in rec.derivatives
+            )
+            if not done:
+                self._set_derivative(conn, record_id, kind, DerivativeState.PENDING, None)
+                conn.execute(
+                    "INSERT OR REPLACE INTO derive_jobs (recording_id, kind, available_at) "
+                    "VALUES (?, ?, ?)",
+                    (record_id, kind, now),
+                )
+            conn.execute("COMMIT")
+
+        await self._run(tx)
+
+    async def claim_derivative(
+        self, now: float, lease: float, record_id: str | None = None
+    ) -> tuple[str, str, int] | None:
+        def tx(conn: sqlite3.Connection) -> tuple[str, str, int] | None:
+            conn.execute("BEGIN IMMEDIATE")
+            sql = "SELECT recording_id, kind, attempts FROM derive_jobs WHERE available_at <= ?"
+            params: list[object] = [now]
+            if record_id is not None:
+                sql += " AND recording_id = ?"
+                params.append(record_id)
+            row = conn.execute(sql + " ORDER BY available_at LIMIT 1", params).fetchone()
+            if row is not None:
+                conn.execute(
+                    "UPDATE derive_jobs SET available_at = ?, attempts = attempts + 1 "
+                    "WHERE recording_id = ? AND kind = ?",
+                    (now + lease, row[0], row[1]),
+                )
+            conn.execute("COMMIT")
+            return None if row is None else (row[0], row[1], row[2] + 1)
+
+        return await self._run(tx)
+
+    async def renew_derivative(self, record_id: str, kind: str, until: float) -> None:
+        await self._run(
+            lambda conn: conn.execute(
+                "UPDATE derive_jobs SET available_at = ? WHERE recording_id = ? AND kind = ?",
+                (until, record_id, kind),
+            )
+        )
+
+    async def finish_derivative(
+        self,
+        record_id: str,
+        kind: str,
+        status: DerivativeState,
+        *,
+        error: str | None = None,
+        retry_at: float | None = None,
+    ) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            self._set_derivative(conn, record_id, kind, status, error)
+            where = (record_id, kind)
+            if status == DerivativeState.PENDING and retry_at is not None:
+                conn.execute(
+                    "UPDATE derive_jobs SET available_at = ? WHERE recording_id = ? AND kind = ?",
+                    (retry_at, *where),
+                )
+            else:
+                conn.execute("DELETE FROM derive_jobs WHERE recording_id = ? AND kind = ?", where)
+            conn.execute("COMMIT")
+
+        await self._run(tx)
+
     async def delete(self, record_id: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM derive_jobs WHERE recording_id = ?", (record_id,))
             conn.execute("DELETE FROM chunks WHERE recording_id = ?", (record_id,))
             conn.execute("DELETE FROM recordings WHERE id = ?", (record_id,))
             conn.execute("COMMIT")
