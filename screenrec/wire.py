@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from screenrec.links import Links
-from screenrec.models import FINAL_NAME, POSTER_NAME, Recording, RecordingState, download_key
+from screenrec.models import (
+    FINAL_MP4,
+    FINAL_NAME,
+    POSTER_NAME,
+    Derivative,
+    DerivativeState,
+    Recording,
+    RecordingState,
+    download_key,
+)
 
 
 def _format_of(container: str | None) -> str | None:
@@ -20,6 +29,16 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _derivative(rec: Recording, found: Derivative, links: Links | None) -> dict[str, str]:
+    """`{status, url?, error?}` of one derivative (the url once it is ready)."""
+    doc = {"status": str(found.status)}
+    if found.status == DerivativeState.READY:
+        doc["url"] = (links or Links()).download(download_key(rec.record_id, FINAL_MP4))
+    if found.error:
+        doc["error"] = found.error
+    return doc
 
 
 def status_document(rec: Recording, links: Links | None = None) -> dict[str, object]:
@@ -49,6 +68,8 @@ def status_document(rec: Recording, links: Links | None = None) -> dict[str, obj
         doc["finalBytes"] = rec.final_bytes
         if rec.poster:
             doc["posterUrl"] = links.download(download_key(rec.record_id, POSTER_NAME))
+    if rec.derivatives:
+        doc["derivatives"] = {d.kind: _derivative(rec, d, links) for d in rec.derivatives}
     if rec.duration_ms is not None:
         doc["durationMs"] = rec.duration_ms
     if rec.error:

@@ -147,6 +147,9 @@ async def _finalize_each(
             progress.update(task, description=f"finalizing {escape(record_id)}")
             try:
                 rec = await service.finalize(record_id)
+                if service.derivatives_for(rec):
+                    progress.update(task, description=f"making copies of {escape(record_id)}")
+                    rec = await service.derive_now(rec)
                 results.append((record_id, status_document(rec, _links(service.settings))))
             except ScreenrecError as exc:
                 results.append((record_id, exc))
@@ -164,6 +167,9 @@ def _show_finalized(record_id: str, result: dict[str, Any] | ScreenrecError) -> 
     out.print(line)
     for warning in result.get("warnings", []):
         say("  warning", str(warning), "yellow", to_err=False)
+    for kind, found in result.get("derivatives", {}).items():
+        detail = found.get("url") or found.get("error") or ""
+        say(f"  {kind} copy", f"{found['status']} {detail}".strip(), "cyan", to_err=False)
 
 
 @command(app, DATA, FINALIZE, MEDIA)

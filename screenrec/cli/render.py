@@ -119,6 +119,11 @@ def recording_view(doc: Mapping[str, Any]) -> Table:
              ("last activity", local_time(doc.get("updatedAt")))]  # fmt: skip
     if "downloadUrl" in doc:
         rows.append(("download", Text(str(doc["downloadUrl"]))))
+    if doc.get("posterUrl"):
+        rows.append(("poster", Text(str(doc["posterUrl"]))))
+    for kind, found in doc.get("derivatives", {}).items():
+        detail = found.get("url") or found.get("error") or ""
+        rows.append((f"{kind} copy", Text(f"{found['status']} {detail}".strip())))
     if doc.get("error"):
         rows.append(("error", Text(str(doc["error"]), style="red")))
     for label, key in (("warnings", "warnings"), ("problems", "problems")):

@@ -68,11 +68,16 @@ async def _service_lifetime(app: web.Application) -> AsyncIterator[None]:
     health = await service.health()  # fail at start-up, not on the first event
     if not health.ok:
         raise health.problems[0]
-    housekeeping = asyncio.create_task(service.housekeep_forever(), name="housekeeping")
+    background = [
+        asyncio.create_task(service.housekeep_forever(), name="housekeeping"),
+        asyncio.create_task(service.derive_forever(), name="derivatives"),
+    ]
     yield
-    housekeeping.cancel()
-    with suppress(asyncio.CancelledError):
-        await housekeeping
+    for task in background:
+        task.cancel()
+    for task in background:
+        with suppress(asyncio.CancelledError):
+            await task
     await service.close()
 
 

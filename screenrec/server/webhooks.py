@@ -65,17 +65,25 @@ class WebhookSender:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def deliver(self, rec: Recording, seconds: float) -> None:
-        """The service's finished listener: start one delivery task per URL and return."""
+        """The service's finished listener: `recording.ready` or `recording.failed`."""
+        self._post_event(f"recording.{rec.state}", idempotency_key(rec), rec, {})
+
+    async def deliver_derived(self, rec: Recording, kind: str) -> None:
+        """The service's derived listener: `recording.derived`, naming the derivative."""
+        key = str(uuid.uuid5(KEY_NAMESPACE, f"{rec.record_id}/derived/{kind}"))
+        self._post_event("recording.derived", key, rec, {"derivative": kind})
+
+    def _post_event(self, event: str, key: str, rec: Recording, extra: dict[str, str]) -> None:
+        """Start one delivery task per URL and return."""
         if self.session is None or self.session.closed:
             log.warning("webhook for %s not sent: the server is shutting down", rec.record_id)
             return
         now = time.time()
-        event = f"recording.{rec.state}"
-        key = idempotency_key(rec)
         doc = {
             "event": event,
             "id": key,
             "createdAt": iso(now),
+            **extra,
             "recording": status_document(rec, self.links),
         }
         body = json.dumps(doc, separators=(",", ":")).encode()
@@ -173,4 +181,5 @@ def install(
     sender = WebhookSender(settings.webhook_urls, settings.webhook_secret, links)
     app[WEBHOOKS] = sender
     service.on_finished(sender.deliver)
+    service.on_derived(sender.deliver_derived)
     app.cleanup_ctx.append(sender.lifetime)

@@ -35,6 +35,7 @@ from screenrec.models import (
     validate_record_id,
 )
 from screenrec.service.admin import Administration
+from screenrec.service.derive import DerivedListener, Deriving
 from screenrec.service.finalize import Finalizing
 from screenrec.service.locks import KeyedLocks
 from screenrec.storage import Storage, open_storage
@@ -49,7 +50,7 @@ STRAGGLER_WAIT = 10.0
 POLL_INTERVAL = 0.05
 
 
-class RecordingService(Finalizing, Administration):
+class RecordingService(Finalizing, Deriving, Administration):
     """The one library behind every transport. Build it with `open()`, end it with `close()`."""
 
     def __init__(self, settings: Settings, store: StateStore, storage: Storage) -> None:
@@ -62,6 +63,8 @@ class RecordingService(Finalizing, Administration):
         self._ffmpeg_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
         self._ffmpeg: str | None = None
         self._listeners: list[FinishedListener] = []
+        self._derived_listeners: list[DerivedListener] = []
+        self._derive_wakeup = asyncio.Event()
         self._background: set[asyncio.Future[None]] = set()
         # Recordings whose first chunk was already checked here: later chunks are not sniffed.
         self._media_checked: set[str] = set()

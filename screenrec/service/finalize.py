@@ -132,7 +132,7 @@ class Finalizing:
         if not self.settings.keep_chunks:
             # After the answer: the final is durable, the chunks are only garbage now.
             self._in_background(self.storage.delete_chunks(record_id, present))
-        return rec
+        return await self.queue_derivatives(rec)
 
     async def _poster(
         self: RecordingService,
