@@ -224,3 +224,27 @@ def test_webhook_urls_need_a_secret(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "secret" in proc.stderr
     assert "listening" not in proc.stdout
+
+
+async def test_a_derived_copy_is_announced_once_it_is_made(
+    server_factory: Callable[..., Server],
+    client_factory: Callable[[str], Any],
+    receivers: Callable[..., Any],
+    clip: bytes,
+) -> None:
+    receiver = await receivers()
+    server = server_factory("--derive", "mp4", env=webhook_env(receiver.url))
+    client = await client_factory(server.url)
+    answer = await record(client, "hook-copy", cut(clip, 3))
+    assert answer["derivatives"] == {"mp4": {"status": "pending"}}
+
+    def derived(hits: list[Hit]) -> bool:
+        return any(h.doc["event"] == "recording.derived" for h in of("hook-copy")(hits))
+
+    hits = of("hook-copy")(await receiver.wait_for(derived))
+    assert [h.doc["event"] for h in hits] == ["recording.ready", "recording.derived"]
+    hit = hits[1]
+    assert hit.headers["X-Screenrec-Event"] == "recording.derived"
+    assert hit.doc["derivative"] == "mp4"
+    assert hit.doc["recording"]["derivatives"]["mp4"]["status"] == "ready"
+    assert hit.doc["id"] != hits[0].doc["id"]  # its own idempotency key
