@@ -72,7 +72,8 @@ async def test_happy_path_gives_a_seekable_final_matching_the_source(
     data = final.read_bytes()
     assert 0 < data.find(b"\x1c\x53\xbb\x6b") < data.find(b"\x1f\x43\xb6\x75")
     # Chunks are gone after a successful finalize (no --keep-chunks).
-    assert backend.wait_for_names("abc123", {"final.webm"}) == {"final.webm"}
+    final = {"final.webm", "poster.jpg"}
+    assert backend.wait_for_names("abc123", final) == final
 
 
 async def test_500_unawaited_chunks_are_numbered_in_emit_order_and_stored_byte_exact(
@@ -186,7 +187,8 @@ async def test_seq_makes_retries_idempotent(
     finished = await client.call("stop", {"recordId": "retry", "chunks": 4})
     assert finished["chunks"] == 4 and finished["bytes"] == len(webm)
     assert "warnings" not in finished
-    assert backend.files.names("retry") == {f"chunk-{i}.webm" for i in range(4)} | {"final.webm"}
+    kept = {f"chunk-{i}.webm" for i in range(4)}
+    assert backend.files.names("retry") == kept | {"final.webm", "poster.jpg"}
 
 
 async def test_empty_chunks_are_numbered_and_change_nothing(

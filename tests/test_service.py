@@ -25,6 +25,7 @@ from screenrec.errors import (
 from screenrec.models import Recording, RecordingState
 from screenrec.service import RecordingService
 from screenrec.service import core as service_core
+from screenrec.service import finalize as service_finalize
 from tests.support.media import cut, probe
 
 CLIP_FRAMES = 90  # the `clip` fixture: 3 s at 30 fps
@@ -264,7 +265,7 @@ async def test_purge_needs_force_for_a_live_recording(
 
 async def test_a_final_is_served_only_when_ready(service: RecordingService, clip: bytes) -> None:
     await add_all(service, "dl", cut(clip, 3))
-    with pytest.raises(NotFound, match="no final yet"):
+    with pytest.raises(NotFound, match=r"no final\.webm yet"):
         await service.open_download("dl/final.webm")
     rec = await service.stop("dl")
     download = await service.open_download("dl/final.webm")
@@ -315,7 +316,8 @@ async def test_maintain_finalizes_stale_recordings_and_purges_old_ones(
     open_service: Services, clip: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = ShiftedClock()
-    monkeypatch.setattr(service_core, "time", clock)
+    for module in (service_core, service_finalize):  # every module that stamps times
+        monkeypatch.setattr(module, "time", clock)
     service = open_service(stale_after=900, retention=86_400)
     assert service.housekeeping_interval == 60.0
     await add_all(service, "abandoned", cut(clip, 3))
