@@ -52,13 +52,16 @@ def state(name: object) -> Text:
 _COLUMNS: dict[str, Any] = {
     "id": lambda d: Text(d["recordId"]),
     "status": lambda d: state(d["status"]),
+    "format": lambda d: Text(d.get("format") or "-"),
     "chunks": lambda d: Text(str(d["chunks"]), justify="right"),
     "size": lambda d: Text(size(d.get("finalBytes") or d.get("bytes")), justify="right"),
     "duration": lambda d: Text(duration(d.get("durationMs")), justify="right"),
     "created": lambda d: Text(local_time(d.get("createdAt"), seconds=False)),
     "last activity": lambda d: Text(local_time(d.get("updatedAt"), seconds=False)),
 }
-_KEEP_LONGEST = ("id", "status", "size", "created", "duration", "chunks", "last activity")
+_KEEP_LONGEST = (
+    "id", "status", "size", "created", "format", "duration", "chunks", "last activity",
+)  # fmt: skip
 _GAP = 3  # characters between two columns: padding 1 + the (blank) rule + padding 1
 
 
@@ -113,6 +116,8 @@ def recording_view(doc: Mapping[str, Any]) -> Table:
         rows.append(("final", size(doc["finalBytes"])))
     if "durationMs" in doc:
         rows.append(("duration", duration(doc["durationMs"])))
+    if doc.get("format"):
+        rows.append(("format", str(doc["format"])))
     if doc.get("videoCodec") or doc.get("audioCodec"):
         rows.append(("codecs", f"{doc.get('videoCodec') or '-'} / {doc.get('audioCodec') or '-'}"))
     rows += [("created", local_time(doc.get("createdAt"))),
