@@ -323,7 +323,8 @@ class Settings:
     @property
     def transport_limit(self) -> int:
         """The Socket.IO message limit: above the chunk limit, so an oversize chunk gets an error
-        event instead of a dropped connection (FACTS.md section 2)."""
+        event instead of a dropped connection (over engine.io's limit a message closes the
+        websocket with no error event; the client reconnects and the chunk is lost)."""
         return max(2 * self.max_chunk_bytes, self.max_chunk_bytes + 4 * MIB)
 
     def with_(self, **changes: Any) -> Settings:

@@ -82,7 +82,8 @@ async def _service_lifetime(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _disconnect_clients(app: web.Application) -> None:
-    # Without this an open websocket holds shutdown until its timeout (FACTS.md section 5).
+    # Without this an open websocket is an in-flight handler: aiohttp's shutdown waits for it
+    # until its timeout (measured: 17.5 s to exit with shutdown_timeout 8, 5.2 s with this).
     sio = app[SIO]
     sockets = list(sio.eio.sockets.values())
     if sockets:  # engineio's disconnect-all fails on an empty set

@@ -112,8 +112,8 @@ def _chunk(index: str, row: str) -> Chunk:
 
 
 class RedisStore:
-    """StateStore over Redis with a blocking connection pool (redis-py 8 raises, not waits,
-    when a plain pool is full: FACTS.md section 7)."""
+    """StateStore over Redis with a blocking connection pool (redis-py 8's plain pool raises
+    MaxConnectionsError past 100 connections instead of waiting)."""
 
     name = "redis"
 
