@@ -143,3 +143,21 @@ async def test_a_first_chunk_cut_inside_the_header_is_read_at_finalize(
     rec = await service.stop("short")
     assert (rec.state, rec.final_name, rec.video_codec) == ("ready", "final.mp4", "h264")
     assert rec.warnings == ()
+
+
+async def test_a_chunk_from_another_container_cannot_join_a_take(
+    service: RecordingService, ffmpeg: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A client that switched recorders mid-take: the MP4 stream's first chunk is refused,
+    the WebM take goes on and its final holds only WebM."""
+    webm = make(ffmpeg, tmp_path_factory, "vp8_opus.webm").read_bytes()
+    mp4 = make(ffmpeg, tmp_path_factory, "h264_aac.mp4").read_bytes()
+    pieces = cut_with_empties(webm, 3000, 5, seed=4)
+    await record(service, "switched", pieces[:3])
+    with pytest.raises(UnsupportedMedia, match="new mp4 stream"):
+        await service.add_chunk("switched", mp4[:5000])
+    for piece in pieces[3:]:
+        await service.add_chunk("switched", piece)
+    rec = await service.stop("switched")
+    assert rec.state == "ready" and rec.final_name == "final.webm"
+    assert rec.bytes == len(webm) and rec.warnings == ()  # every WebM byte, nothing else

@@ -26,7 +26,7 @@ from screenrec.errors import (
     ScreenrecError,
     UnsupportedMedia,
 )
-from screenrec.media.container import needs_more, read_init
+from screenrec.media.container import needs_more, read_init, sniff
 from screenrec.models import (
     ChunkState,
     Recording,
@@ -66,8 +66,9 @@ class RecordingService(Finalizing, Deriving, Administration):
         self._derived_listeners: list[DerivedListener] = []
         self._derive_wakeup = asyncio.Event()
         self._background: set[asyncio.Future[None]] = set()
-        # Recordings whose first chunk was already checked here: later chunks are not sniffed.
-        self._media_checked: set[str] = set()
+        # Recordings whose first chunk was already checked here, with their container (None:
+        # not known yet). Later chunks are only checked for starting another container.
+        self._media_checked: dict[str, str | None] = {}
 
     @classmethod
     def open(cls, settings: Settings) -> RecordingService:
@@ -162,6 +163,8 @@ class RecordingService(Finalizing, Deriving, Administration):
         async with self._order.hold(record_id):
             if data and record_id not in self._media_checked:
                 await self._check_first_chunk(record_id, data)
+            elif data:
+                self._check_same_container(record_id, data)
             res = await self._reserve(record_id, seq, len(data))
             if not res.duplicate:
                 pending = self._inflight[record_id]
@@ -209,7 +212,7 @@ class RecordingService(Finalizing, Deriving, Administration):
         if rec is None:
             return  # not started: the reservation says so (or recovers it from storage)
         if rec.container or rec.bytes > 0:
-            self._media_checked.add(record_id)  # checked elsewhere, or recorded before
+            self._media_checked[record_id] = rec.container  # checked elsewhere, or before
             return
         info = read_init(data)
         if info is None and not needs_more(data):
@@ -222,7 +225,22 @@ class RecordingService(Finalizing, Deriving, Administration):
             await self.store.set_media(
                 record_id, info.container, info.video_codec, info.audio_codec
             )
-        self._media_checked.add(record_id)
+        self._media_checked[record_id] = None if info is None else info.container
+
+    def _check_same_container(self, record_id: str, data: bytes) -> None:
+        """Refuse a chunk that opens a stream of another container than the recording's (a
+        client that switched recorders mid-take): appended, it could only be lost or garble
+        the final. Costs a comparison of a few bytes."""
+        known = self._media_checked.get(record_id)
+        if known is None:
+            return
+        other = sniff(data[:4096])
+        if other is not None and (other == "mp4") != (known == "mp4"):
+            raise UnsupportedMedia(
+                f"recording {record_id} is {known}; a chunk starting a new {other} stream "
+                "cannot join it (start another recording for it)",
+                record_id=record_id,
+            )
 
     async def _retry_chunk(self, record_id: str, index: int, state: ChunkState, data: bytes) -> int:
         """A `seq` seen before: acknowledge it again once its bytes are stored, never twice."""
@@ -299,7 +317,7 @@ class RecordingService(Finalizing, Deriving, Administration):
 
     async def _finalize(self, record_id: str) -> Recording:
         started = time.monotonic()
-        self._media_checked.discard(record_id)  # no chunk is taken after this
+        self._media_checked.pop(record_id, None)  # no chunk is taken after this
         lease = self.settings.finalize_timeout + 60
         rec, acquired = await self.store.begin_finalize(record_id, lease, time.time())
         if not acquired:
