@@ -189,7 +189,7 @@ SETTINGS: tuple[Setting, ...] = (
       DERIVE, FINALIZE, public=True),
     # -- access --
     S("tokens", "SCREENREC_TOKEN", "none",
-      "Access token: serve requires one (repeat to rotate); clients send the first.",
+      "Access token: serve asks clients for it (repeat to rotate); clients send the first.",
       TOKENS, ACCESS, option="--token"),
     # -- the server --
     S("host", "SCREENREC_HOST", "0.0.0.0", "Interface to listen on.", Kind(str, "HOST")),
