@@ -334,3 +334,10 @@ async def test_maintain_finalizes_stale_recordings_and_purges_old_ones(
     assert finalized == ["active"] and purged == ["abandoned"]
     with pytest.raises(NotFound):
         await service.status("abandoned")
+
+
+async def test_closing_twice_is_harmless(tmp_path: Path) -> None:
+    service = RecordingService.open(Settings(data_dir=tmp_path / "twice"))
+    await service.start("x")
+    await service.close()
+    await service.close()  # a second close (a cleanup path and a finally) must not raise

@@ -66,6 +66,7 @@ class RecordingService(Finalizing, Deriving, Administration):
         self._derived_listeners: list[DerivedListener] = []
         self._derive_wakeup = asyncio.Event()
         self._background: set[asyncio.Future[None]] = set()
+        self._closed = False
         # Recordings whose first chunk was already checked here, with their container (None:
         # not known yet). Later chunks are only checked for starting another container.
         self._media_checked: dict[str, str | None] = {}
@@ -76,7 +77,11 @@ class RecordingService(Finalizing, Deriving, Administration):
         return cls(settings, open_store(settings), open_storage(settings))
 
     async def close(self) -> None:
-        """Wait for in-flight work, then release the backends."""
+        """Wait for in-flight work, then release the backends (once: closing again is a
+        no-op, as a file's close is)."""
+        if self._closed:
+            return
+        self._closed = True
         await self.drain()
         await self.store.close()
         await self.storage.close()
