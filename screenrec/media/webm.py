@@ -4,6 +4,7 @@ segment (everything before the first Cluster), and the Segment Duration of a rem
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 MAGIC = b"\x1a\x45\xdf\xa3"
@@ -62,6 +63,25 @@ def read_header(data: bytes, pos: int) -> tuple[int, int | None, int]:
     size, pos = read_vint(data, pos, keep_marker=False)
     unknown = size == (1 << (7 * (pos - start))) - 1  # every value bit set: "unknown size"
     return element, None if unknown else size, pos
+
+
+def children(
+    data: bytes, pos: int = 0, end: int | None = None
+) -> Iterator[tuple[int, int, int, int]]:
+    """The elements of a master element's data `data[pos:end]`, one level down: (id, offset of
+    its ID, start of its data, end of its data).
+
+    Raises Truncated when one reaches past `data`, ValueError on an unknown size or a child
+    that overruns `end`."""
+    end = len(data) if end is None else end
+    while pos < end:
+        element, size, start = read_header(data, pos)
+        if size is None or start + size > end:
+            raise ValueError(f"EBML element {element:X} at {pos} overruns its parent")
+        if start + size > len(data):
+            raise Truncated("EBML element cut short")
+        yield element, pos, start, start + size
+        pos = start + size
 
 
 def doc_type(head: bytes) -> str:
