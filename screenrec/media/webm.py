@@ -1,10 +1,12 @@
 """EBML as browsers and ffmpeg write it: the DocType of the header, the tracks of the init
-segment (everything before the first Cluster), and the Segment Duration of a remuxed final."""
+segment (everything before the first Cluster) and the layout the index needs of it, and the
+Segment Duration of a remuxed final."""
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 MAGIC = b"\x1a\x45\xdf\xa3"
@@ -12,9 +14,14 @@ _EBML, _DOC_TYPE = 0x1A45DFA3, 0x4282
 _SEGMENT, _INFO, _TRACKS, _CLUSTER = 0x18538067, 0x1549A966, 0x1654AE6B, 0x1F43B675
 _TRACK_ENTRY, _TRACK_TYPE, _CODEC_ID = 0xAE, 0x83, 0x86
 _TIMESTAMP_SCALE, _DURATION = 0x2AD7B1, 0x4489
+_TRACK_NUMBER, _DEFAULT_DURATION = 0xD7, 0x23E383
+# Level-1 elements that may come before the first Cluster, and the global Void and CRC-32.
+_INIT_CHILDREN = frozenset({_INFO, _TRACKS, 0x1C53BB6B, 0x1254C367, 0x114D9B74, 0x1043A770,
+                            0x1941A469, 0xEC, 0xBF})  # fmt: skip
 _TRACK_KINDS = {1: "video", 2: "audio"}
 _HEAD_BYTES = 256 * 1024
 _MAX_HEADER = 4096  # an EBML header is tens of bytes; a larger size means it is not one
+_MAX_INIT_ELEMENT = 1 << 20  # Info, Tracks, Tags before the first Cluster: KBs from recorders
 # Matroska CodecID -> ffmpeg's codec name. Anything else is reported as its CodecID.
 CODECS = {
     "V_VP8": "vp8",
@@ -201,3 +208,57 @@ def webm_duration_ms(path: Path) -> int | None:
     except (ValueError, struct.error):
         return None
     return None if duration is None else round(duration * scale / 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class InitSegment:
+    """The layout of an init segment: `end` is the offset of the first Cluster,
+    `segment_data` where the Segment's data starts, `segment_size` None when unknown;
+    `tracks` is (TrackNumber, TrackType, DefaultDuration in ns or None) in Tracks order."""
+
+    end: int
+    segment_data: int
+    segment_size: int | None
+    timecode_scale: int
+    tracks: tuple[tuple[int, int, int | None], ...]
+
+
+def read_init_segment(head: bytes) -> InitSegment | None:
+    """The init segment at the start of `head`, once `head` reaches its first Cluster's ID.
+
+    None while `head` ends before that. Raises ValueError (with the reason) when it is not
+    Matroska: no EBML header, no Segment, or an element of unknown or absurd size or one that
+    is not level 1 before the first Cluster."""
+    try:
+        element, size, pos = read_header(head, 0)
+        if element != _EBML or size is None or size > _MAX_HEADER:
+            raise ValueError("no EBML header: the init segment is missing")
+        element, size, pos = read_header(head, pos + size)
+        if element != _SEGMENT:
+            raise ValueError("no Segment after the EBML header")
+        segment_data, segment_size = pos, size
+        scale, tracks = 1_000_000, ()
+        while True:
+            element, size, start = read_header(head, pos)
+            if element == _CLUSTER:
+                return InitSegment(pos, segment_data, segment_size, scale, tracks)
+            if element not in _INIT_CHILDREN or size is None or size > _MAX_INIT_ELEMENT:
+                raise ValueError(f"element {element:X} at byte {pos} is not a valid init element")
+            if element == _INFO and start + size <= len(head):
+                info = {c: _uint(head[a:b]) for c, _, a, b in children(head, start, start + size)}
+                scale = info.get(_TIMESTAMP_SCALE) or 1_000_000
+            elif element == _TRACKS and start + size <= len(head):
+                tracks = tuple(_track_numbers(head, start, start + size))
+            pos = start + size
+    except Truncated:
+        return None
+
+
+def _track_numbers(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int | None]]:
+    """(TrackNumber, TrackType, DefaultDuration or None) of each TrackEntry of a Tracks."""
+    for element, _, a, b in children(data, start, end):
+        if element == _TRACK_ENTRY:
+            fields = {c: _uint(data[x:y]) for c, _, x, y in children(data, a, b)}
+            if fields.get(_TRACK_NUMBER):
+                kind = fields.get(_TRACK_TYPE, 0)
+                yield fields[_TRACK_NUMBER], kind, fields.get(_DEFAULT_DURATION)

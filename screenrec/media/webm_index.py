@@ -15,16 +15,13 @@ _SEEK_HEAD, _CHAPTERS, _ATTACHMENTS = 0x114D9B74, 0x1043A770, 0x1941A469
 _VOID, _CRC32 = 0xEC, 0xBF
 _TIMECODE, _SIMPLE_BLOCK, _BLOCK_GROUP, _BLOCK = 0xE7, 0xA3, 0xA0, 0xA1
 _BLOCK_DURATION, _REFERENCE_BLOCK = 0x9B, 0xFB
-_TIMECODE_SCALE, _TRACK_ENTRY, _TRACK_NUMBER = 0x2AD7B1, 0xAE, 0xD7
-_TRACK_TYPE, _DEFAULT_DURATION = 0x83, 0x23E383
 # Level-1 elements: one ends an unknown-size Cluster. All but Cluster are skipped by size.
 _SKIPPED_TOP = frozenset({_INFO, _TRACKS, _CUES, _TAGS, _SEEK_HEAD, _CHAPTERS, _ATTACHMENTS})
 _TOP = _SKIPPED_TOP | {_CLUSTER}
 # Cluster children other than blocks and Timecode: Position, PrevSize, SilentTracks,
 # EncryptedBlock, and the global Void and CRC-32.
 _CLUSTER_SKIPPED = frozenset({_VOID, _CRC32, 0xA7, 0xAB, 0x5854, 0xAF})
-_MAX_HEAD_ELEMENT = 1 << 20  # Info, Tracks: a few hundred bytes from browsers
-_MAX_EBML_HEADER = 4096
+_MAX_INIT = 4 << 20  # an init segment is a few hundred bytes from browsers
 _MAX_ELEMENT = 1 << 26  # a block, or a skipped element, larger than 64 MiB is corruption
 _MAX_PENDING = 64  # outside the init segment only element and block headers are kept
 _FAR = 1 << 62  # the end of an unknown-size element
@@ -95,21 +92,19 @@ class WebmIndexer:
         self._problem_at = 0
         self._finished = False
         # The init segment.
-        self._header_done = False
-        self._segment_data = -1
+        self._segment_data = 0
         self._segment_end = _FAR
         self._init_end = -1
         self._scale = 1_000_000
         self._cue_track = 0
         self._tracks: dict[int, list] = {}  # number -> [top, second, top_dur, default_dur]
-        self._kinds: list[tuple[int, int]] = []  # (track type, number) in Tracks order
         # Where the parser is: 1 in the Segment, 2 in a Cluster, 3 in a BlockGroup.
         self._level = 1
         self._cluster_end = _FAR
         self._cluster_time: int | None = None
         self._cue_seen = False
         self._group_end = 0
-        self._group: list | None = None  # [track, time, has ReferenceBlock, BlockDuration]
+        self._group: list | None = None  # [track, time, BlockDuration, referenced, has Block]
         self._cluster_at = 0
         self._clusters: list[ClusterEntry] = []
         self._frozen: tuple[ClusterEntry, ...] = ()
@@ -124,6 +119,9 @@ class WebmIndexer:
         start, n = self._fed, len(data)
         self._fed += n
         if self._problem is not None or self._finished or not n:
+            return
+        if self._init_end < 0:
+            self._begin(data)
             return
         pos = 0
         if self._skip:
@@ -141,16 +139,46 @@ class WebmIndexer:
                 return
             if pos <= n:
                 self._commit_held()  # a block that began in the pending bytes ended here
-        if pos > n:
-            self._skip = pos - n
+        self._go_on(data, pos, start)
+
+    def _go_on(self, buf: bytes, pos: int, base: int) -> None:
+        """Parse `buf` from `pos` on, then keep its unparsed tail or the bytes to pass over."""
+        if pos > len(buf):
+            self._skip = pos - len(buf)
             return
-        end = self._run(data, pos, start)
+        end = self._body(buf, pos, base)
         if self._problem is not None:
             return
-        if end > n:
-            self._skip = end - n
-        elif end < n:
-            self._keep(data[end:])
+        if end > len(buf):
+            self._skip = end - len(buf)
+        elif end < len(buf):
+            self._keep(buf[end:])
+
+    def _begin(self, data: bytes) -> None:
+        """Until the first Cluster: gather the init segment, then read it whole."""
+        buf = self._pending + data if self._pending else data
+        base = self._fed - len(buf)
+        try:
+            init = webm.read_init_segment(buf)
+        except ValueError as exc:
+            self._stop(base, str(exc))
+            return
+        if init is None:
+            self._keep(buf)
+            return
+        self._pending = b""
+        video, audio = ([n for n, kind, _ in init.tracks if kind == k] for k in (1, 2))
+        if not video and not audio:
+            self._stop(base + init.end, "no audio or video track before the first Cluster")
+            return
+        self._init_end, self._segment_data = base + init.end, base + init.segment_data
+        if init.segment_size is not None:
+            self._segment_end = self._segment_data + init.segment_size
+        self._scale, self._cue_track = init.timecode_scale, (video or audio)[0]
+        for number, _, default in init.tracks:  # DefaultDuration: ns -> timecode units
+            duration = None if default is None else default / init.timecode_scale
+            self._tracks[number] = [_NONE, _NONE, None, duration]
+        self._go_on(buf, init.end, base)
 
     def _finish_pending(self, data: bytes, pos: int, start: int) -> int:
         """Complete the pending element header with as few bytes of `data` as it takes; the
@@ -160,7 +188,7 @@ class WebmIndexer:
             pending = self._pending
             window = pending + data[pos : pos + take]
             base = start + pos - len(pending)
-            done = self._run(window, 0, base)
+            done = self._body(window, 0, base)
             if self._problem is not None:
                 return -1
             if done >= len(pending):
@@ -174,9 +202,10 @@ class WebmIndexer:
 
     def _keep(self, rest: bytes) -> None:
         """Keep the unparsed tail, or stop if it is larger than any header can be."""
-        limit = _MAX_PENDING if self._init_end >= 0 else _MAX_HEAD_ELEMENT + 64
+        limit = _MAX_PENDING if self._init_end >= 0 else _MAX_INIT
         if len(rest) > limit:
-            self._stop(self._fed - len(rest), "an element header larger than any valid one")
+            why = "an element header larger than any valid one"
+            self._stop(self._fed - len(rest), why if self._init_end >= 0 else "no Cluster")
         else:
             self._pending = rest
 
@@ -237,96 +266,6 @@ class WebmIndexer:
             self._held = None
 
     # -- the parser -------------------------------------------------------------------------
-
-    def _run(self, buf: bytes, i: int, base: int) -> int:
-        """Parse `buf` from `i` (stream offset `base + i` is `buf[i]`). Returns where to go on:
-        less than len(buf) at an element cut short, more when a payload runs past `buf`."""
-        if self._init_end < 0:
-            i = self._head(buf, i, base)
-            if self._init_end < 0 or self._problem is not None:
-                return i
-        return self._body(buf, i, base)
-
-    def _head(self, buf: bytes, i: int, base: int) -> int:
-        """The init segment: EBML header, Segment header, then level-1 elements up to the
-        first Cluster (Info and Tracks read whole, the rest skipped by size)."""
-        n = len(buf)
-        while i < n:
-            try:
-                element, size, start = webm.read_header(buf, i)
-            except webm.Truncated:
-                return i
-            except ValueError:
-                self._stop(base + i, "not EBML")
-                return i
-            if not self._header_done:
-                if element != _EBML or size is None or size > _MAX_EBML_HEADER:
-                    self._stop(base + i, "no EBML header: the init segment is missing")
-                    return i
-                self._header_done = True
-                i = start + size
-                if i > n:
-                    return i
-                continue
-            if self._segment_data < 0:
-                if element != _SEGMENT:
-                    self._stop(base + i, "no Segment after the EBML header")
-                    return i
-                self._segment_data = base + start
-                self._segment_end = _FAR if size is None else base + start + size
-                i = start
-                continue
-            if element == _CLUSTER:
-                if not self._cue_track:
-                    self._stop(base + i, "no audio or video track before the first Cluster")
-                    return i
-                for state in self._tracks.values():  # DefaultDuration: ns -> timecode units
-                    state[3] = None if state[3] is None else state[3] / self._scale
-                self._init_end = base + i
-                return i
-            if element not in _SKIPPED_TOP and element not in (_VOID, _CRC32):
-                self._stop(base + i, f"unexpected element {element:X} in the Segment")
-                return i
-            if size is None or size > _MAX_HEAD_ELEMENT:
-                self._stop(base + i, f"element {element:X} of unknown or absurd size")
-                return i
-            if element in (_INFO, _TRACKS):
-                if start + size > n:
-                    return i  # read it whole: wait for the rest
-                try:
-                    self._read_info(buf, start, start + size, element)
-                except ValueError as exc:
-                    self._stop(base + i, f"bad {'Info' if element == _INFO else 'Tracks'}: {exc}")
-                    return i
-            i = start + size
-        return i
-
-    def _read_info(self, buf: bytes, start: int, end: int, element: int) -> None:
-        """TimecodeScale from Info; number, type and DefaultDuration of each track."""
-        if element == _INFO:
-            for child, _, a, b in webm.children(buf, start, end):
-                if child == _TIMECODE_SCALE:
-                    self._scale = int.from_bytes(buf[a:b], "big") or 1_000_000
-            return
-        for child, _, a, b in webm.children(buf, start, end):
-            if child != _TRACK_ENTRY:
-                continue
-            number = kind = 0
-            default = None
-            for field, _, c, d in webm.children(buf, a, b):
-                value = int.from_bytes(buf[c:d], "big")
-                if field == _TRACK_NUMBER:
-                    number = value
-                elif field == _TRACK_TYPE:
-                    kind = value
-                elif field == _DEFAULT_DURATION:
-                    default = value
-            if number:
-                self._tracks[number] = [_NONE, _NONE, None, default]
-                self._kinds.append((kind, number))
-        video = [number for kind, number in self._kinds if kind == 1]
-        audio = [number for kind, number in self._kinds if kind == 2]
-        self._cue_track = (video or audio or [0])[0]
 
     def _body(self, buf: bytes, i: int, base: int) -> int:
         """Clusters and what lies between them. The hot path: one pass over element headers,
