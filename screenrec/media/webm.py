@@ -21,7 +21,7 @@ _INIT_CHILDREN = frozenset({_INFO, _TRACKS, 0x1C53BB6B, 0x1254C367, 0x114D9B74, 
 _TRACK_KINDS = {1: "video", 2: "audio"}
 _HEAD_BYTES = 256 * 1024
 _MAX_HEADER = 4096  # an EBML header is tens of bytes; a larger size means it is not one
-_MAX_INIT_ELEMENT = 1 << 20  # Info, Tracks, Tags before the first Cluster: KBs from recorders
+_MAX_INIT_ELEMENT = 1 << 19  # Info, Tracks, Tags before the first Cluster: KBs from recorders
 # Matroska CodecID -> ffmpeg's codec name. Anything else is reported as its CodecID.
 CODECS = {
     "V_VP8": "vp8",

@@ -21,7 +21,7 @@ _TOP = _SKIPPED_TOP | {_CLUSTER}
 # Cluster children other than blocks and Timecode: Position, PrevSize, SilentTracks,
 # EncryptedBlock, and the global Void and CRC-32.
 _CLUSTER_SKIPPED = frozenset({_VOID, _CRC32, 0xA7, 0xAB, 0x5854, 0xAF})
-_MAX_INIT = 4 << 20  # an init segment is a few hundred bytes from browsers
+_MAX_INIT = 1 << 20  # an init segment is a few hundred bytes from browsers
 _MAX_ELEMENT = 1 << 26  # a block, or a skipped element, larger than 64 MiB is corruption
 _MAX_PENDING = 64  # outside the init segment only element and block headers are kept
 _FAR = 1 << 62  # the end of an unknown-size element
