@@ -51,14 +51,14 @@ def seekable_head(init: bytes, index: WebmIndex, stream_length: int) -> bytes:
             kept.append((element, init[offset:end]))
     if not any(element == _INFO for element, _ in kept):
         kept.insert(0, (_INFO, _info(b"", 0, 0, index.end_timecode)))
-    cued = [(element, 0) for element, _ in kept] + [(_CUES, 0)] * _has_keyframe(
-        index, stream_length
-    )
+    points = _cue_points(index, stream_length)
+    cued = [(element, 0) for element, _ in kept] + [(_CUES, 0)] * bool(points)
     seek_head_size = len(_seek_head(cued))
     before_cues = seek_head_size + sum(len(body) for _, body in kept)
-    cues_size = len(_cues(index, stream_length, 0))
+    body_size = sum(len(prefix) + 8 for prefix, _ in points)
+    cues_size = 4 + len(_size(body_size)) + body_size if points else 0
     clusters_at = before_cues + cues_size  # the first Cluster, from the Segment's data start
-    cues = _cues(index, stream_length, clusters_at - index.init_end)
+    cues = _cues(points, clusters_at - index.init_end)
     positions, at = [], seek_head_size
     for element, body in kept:
         positions.append((element, at))
@@ -116,20 +116,25 @@ def _seek_head(positions: list[tuple[int, int]]) -> bytes:
     return _element(_ID_BYTES[_SEEK_HEAD], seeks)
 
 
-def _has_keyframe(index: WebmIndex, stream_length: int) -> bool:
-    return any(c.keyframe and c.offset < stream_length for c in index.clusters)
-
-
-def _cues(index: WebmIndex, stream_length: int, shift: int) -> bytes:
-    """Cues: a CuePoint for each keyframe Cluster before `stream_length`, its position its
-    stream offset plus `shift`; empty when there is none (Cues needs a CuePoint)."""
+def _cue_points(index: WebmIndex, stream_length: int) -> list[tuple[bytes, int]]:
+    """A CuePoint for each keyframe Cluster before `stream_length`, as (its bytes up to the
+    8-byte CueClusterPosition, the Cluster's stream offset)."""
     track = b"\xf7" + _size(len(_uint(index.cue_track))) + _uint(index.cue_track)
+    positions = b"\xb7" + _size(len(track) + 10) + track + b"\xf1\x88"
     points = []
     for cluster in index.clusters:
-        if not cluster.keyframe or cluster.offset >= stream_length:
-            continue
-        time = _uint(max(cluster.cue_time, 0))
-        positions = track + b"\xf1\x88" + (cluster.offset + shift).to_bytes(8, "big")
-        body = b"\xb3" + _size(len(time)) + time + _element(b"\xb7", positions)
-        points.append(_element(b"\xbb", body))
-    return _element(_ID_BYTES[_CUES], b"".join(points)) if points else b""
+        if cluster.keyframe and cluster.offset < stream_length:
+            time = _uint(max(cluster.cue_time, 0))
+            body = 2 + len(time) + len(positions) + 8
+            prefix = b"\xbb" + _size(body) + b"\xb3" + _size(len(time)) + time + positions
+            points.append((prefix, cluster.offset))
+    return points
+
+
+def _cues(points: list[tuple[bytes, int]], shift: int) -> bytes:
+    """Cues of `points`, each Cluster at its stream offset plus `shift`; empty when there is
+    no point (Cues needs a CuePoint)."""
+    if not points:
+        return b""
+    body = b"".join(prefix + (offset + shift).to_bytes(8, "big") for prefix, offset in points)
+    return _element(_ID_BYTES[_CUES], body)
