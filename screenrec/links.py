@@ -44,6 +44,16 @@ class Links:
         expires = int((time.time() if now is None else now) + self.ttl)
         return f"{path}?expires={expires}&sig={self._signature(key, expires, self._tokens[0])}"
 
+    def live(self, record_id: str, now: float | None = None) -> str:
+        """The live view path of a recording, signed (key `{recordId}/live`) when tokens are
+        on, like a download link."""
+        path = f"/recordings/{record_id}/live"
+        if not self.enabled:
+            return path
+        key = f"{record_id}/live"
+        expires = int((time.time() if now is None else now) + self.ttl)
+        return f"{path}?expires={expires}&sig={self._signature(key, expires, self._tokens[0])}"
+
     def verify(self, key: str, expires: str, signature: str, now: float | None = None) -> bool:
         """True for an unexpired link signed with any configured token."""
         try:

@@ -62,6 +62,8 @@ def status_document(rec: Recording, links: Links | None = None) -> dict[str, obj
         doc["videoCodec"] = rec.video_codec
     if rec.audio_codec:
         doc["audioCodec"] = rec.audio_codec
+    if rec.state == RecordingState.RECORDING and rec.container in ("webm", "matroska"):
+        doc["liveUrl"] = (links or Links()).live(rec.record_id)
     if ready:
         links = links or Links()
         doc["downloadUrl"] = links.download(download_key(rec.record_id, final))

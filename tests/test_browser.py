@@ -524,3 +524,50 @@ async def test_a_chromium_h264_take_ends_as_a_faststart_mp4_that_plays_and_seeks
     assert poster["type"] == "image/jpeg" and poster["size"] > 1000, poster
     page.assert_clean(console=False)
     print(json.dumps({"mime": mime, "recorded": result["recorded"], "chunks": doc["chunks"]}))
+
+
+# -- the live view: a second page watches while the first records --------------------------
+
+
+async def test_a_second_page_watches_the_take_live_then_plays_the_final(
+    server: Server, open_page: Callable[[Server], Any], browser: Any
+) -> None:
+    recorder = await open_page(server)
+    await recorder.record_camera()
+    await recorder.until("s.acked >= 3")  # a few seconds in: keyframes are stored
+    record_id = (await recorder.state())["recordId"]
+
+    watcher = await browser.new_page()
+    errors: list[str] = []
+    watcher.on("pageerror", lambda exc: errors.append(str(exc)))
+    response = await watcher.goto(f"{server.url}/watch/{record_id}")
+    assert response is not None and response.status == 200
+    await watcher.wait_for_function(
+        "() => window.screenrec && window.screenrec.phase === 'live'", timeout=WAIT_MS
+    )
+    # Frames arrive and play while the take goes on.
+    await watcher.wait_for_function(
+        "() => { const v = document.querySelector('#watch-player');"
+        " return v.readyState >= 2 && v.currentTime > 0.5; }",
+        timeout=WAIT_MS,
+    )
+    at = await watcher.evaluate("() => document.querySelector('#watch-player').currentTime")
+    await watcher.wait_for_function(
+        f"() => document.querySelector('#watch-player').currentTime > {at} + 1", timeout=WAIT_MS
+    )
+    await watcher.screenshot(path=str(recorder.shots / f"{recorder.name}-watching-live.png"))
+
+    await recorder.stop_and_wait()
+    await watcher.wait_for_function(
+        "() => window.screenrec.phase === 'ready'"
+        " && document.querySelector('#watch-player').src.includes('final.webm')",
+        timeout=60_000,
+    )
+    await watcher.wait_for_function(
+        "() => { const v = document.querySelector('#watch-player');"
+        " return v.readyState >= 1 && Number.isFinite(v.duration) && v.duration > 0; }",
+        timeout=WAIT_MS,
+    )
+    assert errors == []
+    doc = await status_of(server, record_id)
+    assert doc["status"] == "ready" and "liveUrl" not in doc

@@ -61,6 +61,8 @@ async def test_a_recording_and_an_error_show_in_metrics(
     assert grew(before, after, "screenrec_chunk_ack_seconds_count") == 5
     assert grew(before, after, "screenrec_finalize_seconds_count", outcome="ready") == 1
     assert grew(before, after, "screenrec_finalize_seconds_count", outcome="failed") == 0
+    assert grew(before, after, "screenrec_finalizes_total", path="index") == 1  # no ffmpeg
+    assert grew(before, after, "screenrec_finalizes_total", path="ffmpeg") == 0
     assert grew(before, after, "screenrec_errors_total", event="chunk", code="not_started") == 1
     assert value(after, "screenrec_recordings", state="ready") == 1
     assert value(after, "screenrec_recordings", state="recording") == 0

@@ -6,6 +6,7 @@ several apps in one process never collide.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from screenrec.models import Recording, RecordingState
 from screenrec.server.rest import SERVICE
@@ -95,6 +98,32 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class _ServiceCounts(Collector):
+    """What the service counts itself, read at each scrape:
+    `screenrec_finalizes_total{path}` (finals from the stream index as fed, `index`; from an
+    index rebuilt from storage, `scan`; by ffmpeg, `ffmpeg`), `screenrec_live_watchers` and
+    `screenrec_live_bytes_sent_total`."""
+
+    def __init__(self, service: RecordingService) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        family = CounterMetricFamily(
+            "screenrec_finalizes", "Finals written, by how", labels=["path"]
+        )
+        for path in ("index", "scan", "ffmpeg"):
+            family.add_metric([path], self.service.finalized_by[path])
+        yield family
+        yield GaugeMetricFamily(
+            "screenrec_live_watchers", "Live views open now", value=self.service.watchers
+        )
+        yield CounterMetricFamily(
+            "screenrec_live_bytes_sent",
+            "Bytes sent to live views",
+            value=self.service.live_bytes_sent,
+        )
+
+
 METRICS = web.AppKey("metrics", Metrics)
 
 
@@ -107,6 +136,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 def install(app: web.Application, service: RecordingService) -> Metrics:
     """Give the app its Metrics, route `/metrics`, and listen for finished recordings."""
     metrics = app[METRICS] = Metrics()
+    metrics.registry.register(_ServiceCounts(service))
     app.router.add_get("/metrics", metrics_endpoint)
     service.on_finished(metrics.finished)
     return metrics

@@ -7,9 +7,10 @@ and only here; the connection always stays up. Both paths report to the app's `M
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import socketio
@@ -29,6 +30,7 @@ from screenrec.wire import status_document
 
 log = logging.getLogger("screenrec.socketio")
 NAMESPACE = "/recording"
+MAX_LIVE_BACKLOG = 64  # queued packets (a chunk is one or two): past this a watcher is let go
 
 Handler = Callable[["RecordingNamespace", str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -103,6 +105,7 @@ class RecordingNamespace(socketio.AsyncNamespace):
         self.links = links
         self.metrics = metrics or Metrics()
         self._recordings: dict[str, set[str]] = {}  # sid -> recordIds it started or fed
+        self._watching: dict[str, dict[str, asyncio.Task[None]]] = {}  # sid -> live views
 
     async def _fail(
         self, sid: str, event: str, args: tuple[Any, ...], exc: ScreenrecError
@@ -152,9 +155,49 @@ class RecordingNamespace(socketio.AsyncNamespace):
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._recordings.pop(sid, None)
+        for task in self._watching.pop(sid, {}).values():
+            task.cancel()
         # Recordings stay open: the client may resume them, here or on another instance.
         log.debug("disconnect %s (%s)", sid, reason)
         self.metrics.connected(-1)
+
+    @_answers("watch", "watching")
+    async def on_watch(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The live view over Socket.IO: `live {recordId, data}` events carry the same bytes
+        as `GET /recordings/{recordId}/live`, then `live {recordId, end: true}`."""
+        record_id = payload.get("recordId")
+        blocks = self.service.watch(record_id)  # type: ignore[arg-type]
+        first = await anext(blocks)  # refusals (not found, finished, not WebM) answer here
+        mine = self._watching.setdefault(sid, {})
+        if (earlier := mine.pop(record_id, None)) is not None:  # type: ignore[arg-type]
+            earlier.cancel()
+        task = asyncio.create_task(self._relay(sid, record_id, first, blocks))  # type: ignore[arg-type]
+        mine[record_id] = task  # type: ignore[index]
+        task.add_done_callback(lambda _: mine.pop(record_id, None))  # type: ignore[arg-type]
+        return {"recordId": record_id}
+
+    async def _relay(
+        self, sid: str, record_id: str, first: bytes, blocks: AsyncIterator[bytes]
+    ) -> None:
+        """Emit the live view's bytes to one client; let it go when it stops reading."""
+        reason = "ended"
+        try:
+            await self.emit("live", {"recordId": record_id, "data": first}, to=sid)
+            async for block in blocks:
+                if self._backlog(sid) > MAX_LIVE_BACKLOG:
+                    reason = "behind"  # it does not read: never queue without bound
+                    break
+                if block:
+                    await self.emit("live", {"recordId": record_id, "data": block}, to=sid)
+            await self.emit("live", {"recordId": record_id, "end": True, "reason": reason}, to=sid)
+        finally:
+            await blocks.aclose()  # type: ignore[attr-defined]
+
+    def _backlog(self, sid: str) -> int:
+        """Packets queued for the client and not yet sent."""
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, NAMESPACE)
+        socket = self.server.eio.sockets.get(eio_sid) if eio_sid else None
+        return socket.queue.qsize() if socket is not None else 0
 
     @_answers("start", "started")
     async def on_start(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:

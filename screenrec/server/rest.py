@@ -110,8 +110,8 @@ def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.Str
 
 
 OPEN_PATHS = frozenset({"/healthz", "/"})
-# The Socket.IO endpoint checks `auth.token` itself; the page's files hold no data.
-OPEN_PREFIXES = ("/socket.io/", "/app/")
+# The Socket.IO endpoint checks `auth.token` itself; the pages and their files hold no data.
+OPEN_PREFIXES = ("/socket.io/", "/app/", "/watch/")
 
 
 @web.middleware
@@ -119,8 +119,9 @@ async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """With tokens configured: every route needs `Authorization: Bearer <token>`, except
-    `/healthz`, the recorder page (`/`, `/app/...`), the Socket.IO endpoint (it checks
-    `auth.token` itself) and download links carrying a valid signature."""
+    `/healthz`, the recorder and watch pages (`/`, `/watch/...`, `/app/...`), the Socket.IO
+    endpoint (it checks `auth.token` itself) and download or live links carrying a valid
+    signature."""
     links = request.app[LINKS]
     if not links.enabled or request.method == "OPTIONS" or request.path in OPEN_PATHS:
         return await handler(request)
@@ -130,12 +131,45 @@ async def auth_middleware(
     if scheme.lower() == "bearer" and links.check_token(presented.strip()):
         return await handler(request)
     query = request.query
-    if request.path.startswith(DOWNLOAD_PREFIX) and "sig" in query:
-        key = request.path[len(DOWNLOAD_PREFIX) :]
-        if links.verify(unquote(key), query.get("expires", ""), query["sig"]):
+    signed = _signed_key(request.path)
+    if signed is not None and "sig" in query:
+        if links.verify(signed, query.get("expires", ""), query["sig"]):
             return await handler(request)
-        raise Unauthorized("this download link is expired or its signature is wrong")
+        raise Unauthorized("this link is expired or its signature is wrong")
     raise Unauthorized("send Authorization: Bearer <token>")
+
+
+def _signed_key(path: str) -> str | None:
+    """The key a signed link for `path` is signed with: a download key, or `{recordId}/live`."""
+    if path.startswith(DOWNLOAD_PREFIX):
+        return unquote(path[len(DOWNLOAD_PREFIX) :])
+    if path.startswith("/recordings/") and path.endswith("/live"):
+        return path[len("/recordings/") : -len("/live")] + "/live"
+    return None
+
+
+@routes.get("/recordings/{record_id}/live")
+async def live(request: web.Request) -> web.StreamResponse:
+    """A recording in progress as one WebM stream (init segment, the latest keyframe on, then
+    each chunk as it is stored), for `<video src>`, ffplay or VLC; ends when it does."""
+    blocks = request.app[SERVICE].watch(request.match_info["record_id"])
+    first = await anext(blocks)  # errors (404, 409, 415) before any header is sent
+    response = web.StreamResponse(
+        headers={"Content-Type": "video/webm", "Cache-Control": "no-store",
+                 "X-Content-Type-Options": "nosniff"},
+    )  # fmt: skip
+    await response.prepare(request)
+    try:
+        await response.write(first)
+        async for block in blocks:
+            if block:
+                await response.write(block)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the watcher left
+    finally:
+        await blocks.aclose()
+    return response
 
 
 @routes.get("/recordings/{record_id}/status")

@@ -1,4 +1,5 @@
-"""The recorder page: `GET /` and its static files under `/app/`, with a strict CSP.
+"""The recorder page (`GET /`), the watch page (`GET /watch/{recordId}`) and their static
+files under `/app/`, with a strict CSP.
 
 The files ship inside the package (`screenrec/web/`), are read once at start-up and are
 served from memory with an ETag, so no build step, CDN or disk access per request is needed.
@@ -14,6 +15,7 @@ from importlib import resources
 from aiohttp import web
 
 PAGE = "index.html"
+WATCH_PAGE = "watch.html"
 ASSET_PREFIX = "/app/"
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -94,5 +96,9 @@ def install(app: web.Application) -> None:
             raise web.HTTPNotFound(reason="no such file in the recorder page")
         return _respond(request, found)
 
+    async def watch(request: web.Request) -> web.Response:
+        return _respond(request, assets[WATCH_PAGE])
+
     app.router.add_get("/", page)
+    app.router.add_get("/watch/{record_id}", watch)
     app.router.add_get(ASSET_PREFIX + "{name}", asset)

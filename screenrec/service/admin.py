@@ -191,6 +191,7 @@ class Administration:
             )
         freed = await self.storage.delete_recording(record_id)
         await self.store.delete(record_id)
+        self._indexes.drop(record_id)
         log.info("purged %s (%d bytes)", record_id, freed, extra={"recordId": record_id})
         return freed
 

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
@@ -37,6 +37,8 @@ from screenrec.models import (
 from screenrec.service.admin import Administration
 from screenrec.service.derive import DerivedListener, Deriving
 from screenrec.service.finalize import Finalizing
+from screenrec.service.indexes import StreamIndexes
+from screenrec.service.live import Watching
 from screenrec.service.locks import KeyedLocks
 from screenrec.storage import Storage, open_storage
 from screenrec.store import StateStore, open_store
@@ -50,7 +52,7 @@ STRAGGLER_WAIT = 10.0
 POLL_INTERVAL = 0.05
 
 
-class RecordingService(Finalizing, Deriving, Administration):
+class RecordingService(Finalizing, Deriving, Watching, Administration):
     """The one library behind every transport. Build it with `open()`, end it with `close()`."""
 
     def __init__(self, settings: Settings, store: StateStore, storage: Storage) -> None:
@@ -67,6 +69,11 @@ class RecordingService(Finalizing, Deriving, Administration):
         self._derive_wakeup = asyncio.Event()
         self._background: set[asyncio.Future[None]] = set()
         self._closed = False
+        self._indexes = StreamIndexes()
+        self.finalized_by: Counter[str] = Counter()  # index, scan (rebuilt) or ffmpeg
+        self._stored_signals: dict[str, asyncio.Event] = {}  # wakes live watchers
+        self.watchers = 0
+        self.live_bytes_sent = 0
         # Recordings whose first chunk was already checked here, with their container (None:
         # not known yet). Later chunks are only checked for starting another container.
         self._media_checked: dict[str, str | None] = {}
@@ -172,6 +179,7 @@ class RecordingService(Finalizing, Deriving, Administration):
                 self._check_same_container(record_id, data)
             res = await self._reserve(record_id, seq, len(data))
             if not res.duplicate:
+                self._indexes.feed(record_id, res.index, data)  # still in reservation order
                 pending = self._inflight[record_id]
                 previous = next(reversed(pending.values()), None)
                 done = pending[res.index] = asyncio.get_running_loop().create_future()
@@ -188,10 +196,12 @@ class RecordingService(Finalizing, Deriving, Administration):
                     await self._repair_counter(rec)
                 raise
             await self.store.commit_chunk(record_id, res.index, time.time())
+            self._chunk_stored(record_id)
             if previous is not None:
                 # Answer in index order: chunkSaved i means every chunk before i is stored too.
                 await asyncio.wait([previous])
         except BaseException as exc:
+            self._indexes.spoil(record_id)
             with suppress(ScreenrecError):
                 await self.store.release_chunk(record_id, res.index)
             if isinstance(exc, asyncio.CancelledError):
@@ -230,6 +240,7 @@ class RecordingService(Finalizing, Deriving, Administration):
             await self.store.set_media(
                 record_id, info.container, info.video_codec, info.audio_codec
             )
+            self._indexes.start(record_id, info.container)
         self._media_checked[record_id] = None if info is None else info.container
 
     def _check_same_container(self, record_id: str, data: bytes) -> None:
@@ -323,6 +334,7 @@ class RecordingService(Finalizing, Deriving, Administration):
     async def _finalize(self, record_id: str) -> Recording:
         started = time.monotonic()
         self._media_checked.pop(record_id, None)  # no chunk is taken after this
+        self._chunk_stored(record_id)  # live watchers: it is ending
         lease = self.settings.finalize_timeout + 60
         rec, acquired = await self.store.begin_finalize(record_id, lease, time.time())
         if not acquired:

@@ -15,8 +15,18 @@ from screenrec.errors import FinalizeFailed, ScreenrecError
 from screenrec.media.container import read_init
 from screenrec.media.final import WEBM_PLAN, OutputPlan, duration_ms, plan_output, remux_to
 from screenrec.media.poster import make_poster
-from screenrec.models import POSTER_NAME, Chunk, ChunkState, Recording, RecordingState
+from screenrec.media.webm_assemble import assemble, scan_index
+from screenrec.media.webm_writer import final_duration_ms
+from screenrec.models import (
+    POSTER_NAME,
+    Chunk,
+    ChunkState,
+    Recording,
+    RecordingState,
+    chunk_name,
+)
 from screenrec.service.final import describe_ffmpeg_warnings, plan_final
+from screenrec.storage import LocalFiles
 
 if TYPE_CHECKING:
     from screenrec.service.core import RecordingService
@@ -94,19 +104,13 @@ class Finalizing:
         container, plan = await self._plan(record_id, ordered, warnings)
         scratch = self.storage.scratch_dir() / f"{record_id}.{uuid.uuid4().hex}.{plan.format}"
         poster = scratch.with_suffix(".jpg")
+        sizes = {c.index: c.size for c in rows}
         try:
-            async with self._ffmpeg_slots:
-                lines = await remux_to(
-                    plan,
-                    self.ffmpeg,
-                    self.storage.read_chunks(record_id, ordered),
-                    scratch,
-                    timeout=self.settings.finalize_timeout,
-                )
-            length = await asyncio.to_thread(duration_ms, scratch, plan.format)
+            length = await self._from_index(
+                record_id, plan, [(i, sizes[i]) for i in ordered], scratch
+            )
             if length is None:
-                raise FinalizeFailed("ffmpeg produced a file without a duration")
-            warnings.extend(describe_ffmpeg_warnings(lines))
+                length = await self._remux(record_id, plan, ordered, scratch, warnings)
             if plan.audio_reencoded:
                 warnings.append(f"audio re-encoded to {plan.audio_codec} for {plan.file_name}")
                 # The status describes the final a user downloads, not the chunks.
@@ -133,6 +137,60 @@ class Finalizing:
             # After the answer: the final is durable, the chunks are only garbage now.
             self._in_background(self.storage.delete_chunks(record_id, present))
         return await self.queue_derivatives(rec)
+
+    async def _from_index(
+        self: RecordingService,
+        record_id: str,
+        plan: OutputPlan,
+        stored: list[tuple[int, int]],
+        output: Path,
+    ) -> int | None:
+        """Write a WebM final from the stream's index, without ffmpeg: the index fed while the
+        chunks arrived, if it saw exactly the stored chunks, else one rebuilt from them. Its
+        duration in ms, or None when this path does not apply (not WebM copied as is, storage
+        not on local disk, a stream the index could not follow) and ffmpeg must do it."""
+        fed = self._indexes.take(record_id, stored)
+        storage = self.storage
+        if plan.codec_args != WEBM_PLAN.codec_args or not isinstance(storage, LocalFiles):
+            return None  # not WebM copied as is, or not on a local disk: ffmpeg's work
+        paths = [storage.local_path(record_id, chunk_name(i)) for i, _ in stored]
+        if any(path is None for path in paths):
+            return None
+        files = [p for p in paths if p is not None]
+        index = fed or await asyncio.to_thread(scan_index, files)
+        total = sum(size for _, size in stored)
+        if index is None or index.problem or index.parsed_to != total or not index.clusters:
+            log.info("%s: the index cannot make this final; ffmpeg will", record_id,
+                     extra={"recordId": record_id})  # fmt: skip
+            return None
+        await asyncio.to_thread(assemble, files, index, output)
+        self.finalized_by["index" if fed else "scan"] += 1
+        return final_duration_ms(index)
+
+    async def _remux(
+        self: RecordingService,
+        record_id: str,
+        plan: OutputPlan,
+        ordered: list[int],
+        output: Path,
+        warnings: list[str],
+    ) -> int:
+        """Write the final with ffmpeg (MP4, audio re-encodes, S3, what the index cannot
+        follow); its duration in ms."""
+        async with self._ffmpeg_slots:
+            lines = await remux_to(
+                plan,
+                self.ffmpeg,
+                self.storage.read_chunks(record_id, ordered),
+                output,
+                timeout=self.settings.finalize_timeout,
+            )
+        length = await asyncio.to_thread(duration_ms, output, plan.format)
+        if length is None:
+            raise FinalizeFailed("ffmpeg produced a file without a duration")
+        warnings.extend(describe_ffmpeg_warnings(lines))
+        self.finalized_by["ffmpeg"] += 1
+        return length
 
     async def _poster(
         self: RecordingService,
