@@ -3,7 +3,7 @@ Matroska (Chrome `video/webm;codecs=h264`), fragmented MP4 H.264 + AAC (Safari) 
 Opus (Chrome `video/mp4`), each a `--minutes` take through the real service (SQLite, local
 storage under `--dir`), plus ffmpeg's plain remux of the same bytes and what a poster costs.
 
-    .venv/bin/python bench/formats.py [--minutes 10] [--dir /dev/shm] [--reps 3]
+    .venv/bin/python bench/formats.py [--minutes 10] [--dir /dev/shm] [--reps 3] [--formats ...]
 
 Sources are made once by ffmpeg (640x360, 30 fps, 1 Mbit/s, a keyframe a second) and cached in
 the user cache dir.
@@ -89,10 +89,13 @@ async def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--dir", default="/dev/shm")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument(
+        "--formats", default=",".join(FORMATS), help="comma-separated, of: " + ", ".join(FORMATS)
+    )
     options = parser.parse_args()
     ffmpeg = find_ffmpeg()
     rows = []
-    for name in FORMATS:
+    for name in options.formats.split(","):
         src = source(ffmpeg, name, options.minutes)
         data = src.read_bytes()
         stops, remuxes, posters = [], [], []

@@ -9,6 +9,7 @@ path is printed (`pytest -s` shows them).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -184,6 +185,16 @@ async def status_of(server: Server, record_id: str, token: str | None = None) ->
     ):
         assert resp.status == 200, await resp.text()
         return await resp.json()
+
+
+async def _poster_url(server: Server, record_id: str) -> str:
+    """The recording's posterUrl, once the server has made it (bounded wait)."""
+    for _ in range(200):
+        doc = await status_of(server, record_id)
+        if "posterUrl" in doc:
+            return str(doc["posterUrl"])
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no poster for {record_id}: {doc}")
 
 
 def check_final(server: Server, ffmpeg: str, state: dict[str, Any], doc: dict[str, Any]) -> None:
@@ -516,10 +527,11 @@ async def test_a_chromium_h264_take_ends_as_a_faststart_mp4_that_plays_and_seeks
     played = await page.page.evaluate(PLAY, doc["downloadUrl"])
     assert abs(played["duration"] - found.duration_s) < 0.5, (played, found)
     assert played["at"] >= played["duration"] / 2 - 0.5 and played["width"] > 0, played
+    poster_url = await _poster_url(server, record_id)  # made just after `ready`
     poster = await page.page.evaluate(
         """async (url) => { const r = await fetch(url);
             return { type: r.headers.get("content-type"), size: (await r.blob()).size }; }""",
-        doc["posterUrl"],
+        poster_url,
     )
     assert poster["type"] == "image/jpeg" and poster["size"] > 1000, poster
     page.assert_clean(console=False)

@@ -71,6 +71,10 @@ async def test_each_recorder_format_ends_as_its_final(
     assert sniff(found.path.read_bytes()[:4096]) is not None
     if sample.final == "mp4":
         assert moov_before_mdat(found.path)
+    assert not rec.poster  # made after `ready`, so it never delays the answer
+    await service.drain()
+    rec = await service.status("take")
+    doc = status_document(rec)
     if sample.video:
         assert video_packets(ffmpeg, found.path) == video_packets(ffmpeg, source)
         poster = await service.open_download("take/poster.jpg")

@@ -116,7 +116,12 @@ async def test_media_facts_and_final_name_are_kept(store: StateStore) -> None:
     await store.set_media("ghost", "webm", "vp8", "opus")  # unknown ids are left alone
     assert await store.get("ghost") is None
     await store.begin_finalize("m", 60, 2.0)
-    rec = await store.finish("m", RecordingState.READY, 3.0, final_name="final.mp4", poster=True)
+    rec = await store.finish("m", RecordingState.READY, 3.0, final_name="final.mp4")
+    assert not rec.poster
+    await store.set_poster("m")
+    await store.set_poster("ghost")  # unknown ids are left alone
+    assert await store.get("ghost") is None
+    rec = await store.get("m")  # type: ignore[assignment]
     facts = (rec.container, rec.video_codec, rec.audio_codec, rec.final_name, rec.poster)
     assert facts == ("mp4", "h264", None, "final.mp4", True)
     assert (await store.list(limit=10))[0].final_name == "final.mp4"

@@ -63,6 +63,7 @@ class RecordingService(Finalizing, Deriving, Watching, Administration):
         self._inflight: dict[str, dict[int, asyncio.Future[None]]] = defaultdict(dict)
         self._finalizing: dict[str, asyncio.Task[Recording]] = {}
         self._ffmpeg_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+        self._poster_slots = asyncio.Semaphore(2)  # posters wait their turn after `ready`
         self._ffmpeg: str | None = None
         self._listeners: list[FinishedListener] = []
         self._derived_listeners: list[DerivedListener] = []

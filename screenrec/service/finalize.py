@@ -115,7 +115,10 @@ class Finalizing:
                 warnings.append(f"audio re-encoded to {plan.audio_codec} for {plan.file_name}")
                 # The status describes the final a user downloads, not the chunks.
                 await self.store.set_media(record_id, container, plan.video_codec, plan.audio_codec)
-            has_poster = await self._poster(record_id, scratch, length, plan, poster, warnings)
+            local = isinstance(self.storage, LocalFiles)
+            # On a local disk the poster is made from the stored final after `ready`, so a
+            # poster never delays the answer (nor 500 of them a burst of stops).
+            has_poster = not local and await self._poster(record_id, scratch, length, plan, poster)
             size = await self.storage.put_final(record_id, scratch, plan.file_name)
             if has_poster:
                 await self.storage.put_final(record_id, poster, POSTER_NAME)
@@ -136,7 +139,31 @@ class Finalizing:
         if not self.settings.keep_chunks:
             # After the answer: the final is durable, the chunks are only garbage now.
             self._in_background(self.storage.delete_chunks(record_id, present))
+        if local and plan.video_codec is not None:
+            self._in_background(self._poster_later(record_id, plan, length))
         return await self.queue_derivatives(rec)
+
+    async def _poster_later(
+        self: RecordingService, record_id: str, plan: OutputPlan, length: int
+    ) -> None:
+        """Make the poster of a stored local final (at most two at once); the status shows
+        `posterUrl` once it is stored. A failure is logged: the recording is ready anyway."""
+        storage = self.storage
+        assert isinstance(storage, LocalFiles)
+        final = storage.local_path(record_id, plan.file_name)
+        if final is None:
+            return  # purged meanwhile
+        output = storage.scratch_dir() / f"{record_id}.{uuid.uuid4().hex}.jpg"
+        try:
+            async with self._poster_slots:
+                if await self._poster(record_id, final, length, plan, output):
+                    await storage.put_final(record_id, output, POSTER_NAME)
+                    await self.store.set_poster(record_id)
+        except ScreenrecError as exc:
+            log.warning("%s: poster not stored: %s", record_id, exc.message,
+                        extra={"recordId": record_id})  # fmt: skip
+        finally:
+            output.unlink(missing_ok=True)
 
     async def _from_index(
         self: RecordingService,
@@ -199,15 +226,13 @@ class Finalizing:
         length: int,
         plan: OutputPlan,
         output: Path,
-        warnings: list[str],
     ) -> bool:
-        """Make the poster; a failure is a warning, never a failed recording."""
+        """Make the poster; a failure is logged, never a failed recording."""
         if plan.video_codec is None:
             return False  # audio only: nothing to show
         try:
             await make_poster(self.ffmpeg, final, length, output)
         except ScreenrecError as exc:
             log.warning("%s: no poster: %s", record_id, exc.message, extra={"recordId": record_id})
-            warnings.append("no poster could be made")
             return False
         return True

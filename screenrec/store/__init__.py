@@ -96,6 +96,9 @@ class StateStore(Protocol):
         """End processing as `ready` or `failed`, release the lease, drop the live counter.
         A ready recording records its final's file name and whether a poster was made."""
 
+    async def set_poster(self, record_id: str) -> None:
+        """Note that `poster.jpg` is stored beside the final (no-op for unknown ids)."""
+
     async def set_media(
         self, record_id: str, container: str, video_codec: str | None, audio_codec: str | None
     ) -> None:

@@ -194,6 +194,12 @@ end
 return 1
 """
 
+POSTER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'poster', '1')
+return 1
+"""
+
 SCRIPTS = {
     "start": START,
     "reserve": RESERVE,
@@ -204,6 +210,7 @@ SCRIPTS = {
     "seal": SEAL,
     "finish": FINISH,
     "media": MEDIA,
+    "poster": POSTER,
     "enqueue_derivative": ENQUEUE_DERIVATIVE,
     "claim_derivative": CLAIM_DERIVATIVE,
     "finish_derivative": FINISH_DERIVATIVE,

@@ -315,6 +315,10 @@ class RedisStore:
             raise NotStarted(f"recording {record_id} vanished", record_id=record_id)
         return rec
 
+    async def set_poster(self, record_id: str) -> None:
+        # Only on an existing hash: a purged recording must not come back as a stub.
+        await self._derive("poster", [_Keys(record_id).recording])
+
     async def set_media(
         self, record_id: str, container: str, video_codec: str | None, audio_codec: str | None
     ) -> None:

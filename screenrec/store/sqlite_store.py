@@ -303,6 +303,11 @@ class SqliteStore(SqliteBase):
 
         return await self._run(tx)
 
+    async def set_poster(self, record_id: str) -> None:
+        await self._run_here(
+            lambda conn: conn.execute("UPDATE recordings SET poster = 1 WHERE id = ?", (record_id,))
+        )
+
     async def set_media(
         self, record_id: str, container: str, video_codec: str | None, audio_codec: str | None
     ) -> None:
