@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.clients import Client, record
 from tests.support.media import cut, probe
+from tests.support.samples import make
 from tests.support.servers import Server
 
 KILLS = int(os.environ.get("SCREENREC_SOAK_KILLS", "20"))
@@ -142,15 +143,17 @@ async def test_disk_refusing_writes_gives_storage_error_and_loses_nothing(
 
 
 async def test_failing_ffmpeg_marks_failed_keeps_chunks_and_finalize_retries(
-    server_factory, client_factory, webm: bytes, tmp_path: Path
+    server_factory, client_factory, ffmpeg: str, tmp_path: Path, tmp_path_factory
 ) -> None:
+    # An MP4 take: a WebM one is finalized from its index, without ffmpeg.
+    take = make(ffmpeg, tmp_path_factory, "h264_aac.mp4").read_bytes()
     data = tmp_path / "data"
     broken = tmp_path / "ffmpeg"
     broken.write_text("#!/bin/sh\necho 'ffmpeg: simulated failure' >&2\nexit 1\n")
     broken.chmod(0o755)
     server = server_factory("--ffmpeg", str(broken), data_dir=data)
     client = await client_factory(server.url)
-    pieces = cut(webm, 5)
+    pieces = cut(take, 5)
     await client.call("start", {"recordId": "retry-me"})
     for piece in pieces:
         await client.call("chunk", {"recordId": "retry-me", "chunk": piece})
@@ -162,7 +165,7 @@ async def test_failing_ffmpeg_marks_failed_keeps_chunks_and_finalize_retries(
     fixed = server_factory(data_dir=data)  # a working ffmpeg this time
     client = await client_factory(fixed.url)
     finished = await client.call("stop", {"recordId": "retry-me"})
-    assert finished["status"] == "ready" and finished["bytes"] == len(webm)
+    assert finished["status"] == "ready" and finished["bytes"] == len(take)
 
 
 async def test_client_vanishing_mid_chunk_then_resuming_loses_nothing(

@@ -188,7 +188,8 @@ async def test_seq_makes_retries_idempotent(
     assert finished["chunks"] == 4 and finished["bytes"] == len(webm)
     assert "warnings" not in finished
     kept = {f"chunk-{i}.webm" for i in range(4)}
-    assert backend.files.names("retry") == kept | {"final.webm", "poster.jpg"}
+    everything = kept | {"final.webm", "poster.jpg"}  # the poster follows `ready`
+    assert backend.wait_for_names("retry", everything) == everything
 
 
 async def test_empty_chunks_are_numbered_and_change_nothing(
