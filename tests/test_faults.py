@@ -36,7 +36,18 @@ class Streamer:
         return len(self.acked) == len(self.pieces)
 
     async def run(self, client: Client, window: int, stop_after: asyncio.Event) -> None:
-        await client.call("start", {"recordId": self.record_id})
+        # A server killed before it answers `start` never will: stop waiting when the socket
+        # drops (the next run starts again), as for the chunks below.
+        starting = asyncio.create_task(client.call("start", {"recordId": self.record_id}))
+        gone = asyncio.create_task(client.disconnected.wait())
+        await asyncio.wait([starting, gone], return_when=asyncio.FIRST_COMPLETED)
+        gone.cancel()
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, gone, return_exceptions=True)
+            return
+        await asyncio.gather(gone, return_exceptions=True)
+        starting.result()  # a refused start is a failure
         todo = [seq for seq in range(len(self.pieces)) if seq not in self.acked]
         slots = asyncio.Semaphore(window)
 
