@@ -36,23 +36,21 @@ class Links:
         message = f"{key}\n{expires}".encode()
         return hmac.new(token, message, hashlib.sha256).hexdigest()
 
-    def download(self, key: str, now: float | None = None) -> str:
-        """The download path of `key` (`{recordId}/final.webm`), signed when tokens are on."""
-        path = DOWNLOAD_PREFIX + quote(key, safe="")
+    def _signed(self, path: str, key: str, now: float | None) -> str:
+        """`path`, with an expiry and a signature of `key` when tokens are on."""
         if not self.enabled:
             return path
         expires = int((time.time() if now is None else now) + self.ttl)
         return f"{path}?expires={expires}&sig={self._signature(key, expires, self._tokens[0])}"
 
+    def download(self, key: str, now: float | None = None) -> str:
+        """The download path of `key` (`{recordId}/final.webm`), signed when tokens are on."""
+        return self._signed(DOWNLOAD_PREFIX + quote(key, safe=""), key, now)
+
     def live(self, record_id: str, now: float | None = None) -> str:
-        """The live view path of a recording, signed (key `{recordId}/live`) when tokens are
-        on, like a download link."""
-        path = f"/recordings/{record_id}/live"
-        if not self.enabled:
-            return path
-        key = f"{record_id}/live"
-        expires = int((time.time() if now is None else now) + self.ttl)
-        return f"{path}?expires={expires}&sig={self._signature(key, expires, self._tokens[0])}"
+        """The live view path of a recording, signed (key `{recordId}/live`) like a download
+        link when tokens are on."""
+        return self._signed(f"/recordings/{record_id}/live", f"{record_id}/live", now)
 
     def verify(self, key: str, expires: str, signature: str, now: float | None = None) -> bool:
         """True for an unexpired link signed with any configured token."""
