@@ -12,27 +12,9 @@ import pytest
 
 from screenrec.config import Settings
 from screenrec.service import RecordingService
+from tests.support import takes
 from tests.support.media import cut
 from tests.support.samples import cut_with_empties, header_duration_s, make
-
-
-def packets(ffmpeg: str, path: Path) -> list[str]:
-    """Every packet's stream, timestamps, size and hash (`framemd5`), header lines dropped."""
-    out = subprocess.run(
-        [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path),
-         "-map", "0", "-c", "copy", "-f", "framemd5", "-"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return [line for line in out.splitlines() if line and not line.startswith("#")]
-
-
-def ffmpeg_remux(ffmpeg: str, source: Path, output: Path) -> Path:
-    subprocess.run(
-        [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(source),
-         "-map", "0", "-c", "copy", "-cues_to_front", "1", str(output)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return output
 
 
 @pytest.fixture
@@ -62,8 +44,8 @@ async def test_a_webm_take_is_finalized_from_its_index_with_ffmpegs_packets(
     assert service.finalized_by == {"index": 1}
     found = await service.open_download("indexed/final.webm")
     assert found.path is not None
-    reference = ffmpeg_remux(ffmpeg, source, tmp_path / "reference.webm")
-    assert packets(ffmpeg, found.path) == packets(ffmpeg, reference)
+    reference = takes.remux(ffmpeg, source, tmp_path / "reference.webm")
+    assert takes.framemd5(ffmpeg, found.path) == takes.framemd5(ffmpeg, reference)
     ours, theirs = header_duration_s(ffmpeg, found.path), header_duration_s(ffmpeg, reference)
     assert ours is not None and theirs is not None
     assert abs(ours - theirs) <= 0.04  # within about a frame
@@ -94,8 +76,8 @@ async def test_a_take_resumed_in_another_process_is_indexed_from_storage(
         assert found.path is not None
         source = tmp_path / "source.webm"
         source.write_bytes(webm)
-        reference = ffmpeg_remux(ffmpeg, source, tmp_path / "reference.webm")
-        assert packets(ffmpeg, found.path) == packets(ffmpeg, reference)
+        reference = takes.remux(ffmpeg, source, tmp_path / "reference.webm")
+        assert takes.framemd5(ffmpeg, found.path) == takes.framemd5(ffmpeg, reference)
     finally:
         await second.close()
 

@@ -77,7 +77,7 @@ def test_plan_output(
 
 
 def test_the_webm_plan_is_todays_remux() -> None:
-    assert media.remux_args("ff", Path("o")) == [
+    assert WEBM_PLAN.args("ff", Path("o")) == [
         "ff", "-hide_banner", "-loglevel", "warning", "-y", "-i", "pipe:0",
         "-map", "0", "-c", "copy", "-cues_to_front", "1", "-f", "webm", "o",
     ]  # fmt: skip

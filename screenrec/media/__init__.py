@@ -23,8 +23,6 @@ from screenrec.media.final import (
     OutputPlan,
     duration_ms,
     plan_output,
-    remux,
-    remux_args,
     remux_to,
 )
 from screenrec.media.mp4 import moov_before_mdat, mp4_duration_ms, top_level_boxes
@@ -51,8 +49,6 @@ __all__ = [
     "probe",
     "probe_args",
     "read_init",
-    "remux",
-    "remux_args",
     "remux_to",
     "run_ffmpeg",
     "sniff",

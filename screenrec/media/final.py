@@ -49,11 +49,6 @@ WEBM_PLAN = OutputPlan(
 )  # fmt: skip
 
 
-def remux_args(ffmpeg: str, output: Path) -> list[str]:
-    """Today's WebM finalize: the joined chunk stream on stdin to a seekable `final.webm`."""
-    return WEBM_PLAN.args(ffmpeg, output)
-
-
 def plan_output(
     container: Container | str, video_codec: str | None, audio_codec: str | None
 ) -> OutputPlan:
@@ -124,13 +119,6 @@ async def remux_to(
         tail = "; ".join(lines[-3:]) or f"exit code {result.returncode}"
         raise FinalizeFailed(f"ffmpeg could not remux the recording: {tail}")
     return lines
-
-
-async def remux(
-    ffmpeg: str, blocks: AsyncIterator[bytes], output: Path, *, timeout: float
-) -> list[str]:
-    """Remux a WebM chunk stream to a seekable `final.webm` (`remux_to` with the WebM plan)."""
-    return await remux_to(WEBM_PLAN, ffmpeg, blocks, output, timeout=timeout)
 
 
 def duration_ms(path: Path, format: str) -> int | None:

@@ -251,7 +251,7 @@ class RecordingService(Finalizing, Deriving, Watching, Administration):
         known = self._media_checked.get(record_id)
         if known is None:
             return
-        other = sniff(data[:4096])
+        other = sniff(data[:256])  # a header names its container in its first bytes
         if other is not None and (other == "mp4") != (known == "mp4"):
             raise UnsupportedMedia(
                 f"recording {record_id} is {known}; a chunk starting a new {other} stream "
